@@ -1,0 +1,11 @@
+//! sea-orm entities: the tables behind the TMF635 resources.
+//!
+//! Each resource is stored as its JSON document plus typed, indexed copies of the first-level
+//! attributes that lists filter and sort on. The document is the truth; the columns are kept in
+//! step with it by the store on every write.
+
+pub mod event_outbox;
+pub mod hub;
+pub mod received_event;
+pub mod usage;
+pub mod usage_specification;

@@ -1,0 +1,15 @@
+//! Schema migrations, run by the server at start (`Migrator::up`). They use only portable SQL so
+//! one history serves SQLite and PostgreSQL (and PostgreSQL-compatible distributed engines).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_tables::Migration)]
+    }
+}

@@ -1,0 +1,52 @@
+//! The handlers of the operations in `api/`: they validate and map the request, call the store,
+//! and build the response. No SQL here; the routing and the request/response types are
+//! generated (`crate::generated::endpoints`).
+
+mod hub;
+mod listener;
+mod representation;
+mod resource;
+mod usage;
+mod usage_specification;
+
+use crate::config::Config;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// The base path of every TMF635 operation.
+pub const BASE_PATH: &str = "/tmf-api/usageManagement/v4";
+
+pub struct Settings {
+    pub public_url: Option<String>,
+    pub default_limit: u64,
+    pub max_limit: u64,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Self {
+        Settings {
+            public_url: config
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            default_limit: config.default_limit,
+            max_limit: config.max_limit.max(1),
+        }
+    }
+}
+
+/// What every handler works with. The generated `UsageManagementApi` calls one method of this
+/// per operationId; the methods live in the file of their resource.
+pub struct Handlers {
+    store: Store,
+    settings: Arc<Settings>,
+}
+
+impl Handlers {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Handlers {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! How stored documents become response bodies: `href` for the request's base URL, `fields`
+//! selection, and paging parameters.
+
+use super::{Settings, BASE_PATH};
+use crate::error::Error;
+use crate::model::scalar::Integer;
+use crate::query::FieldSelection;
+use crate::resource::ResourceKind;
+use poem::Request;
+use serde_json::{Map, Value};
+
+/// The absolute URL under which this server's resources are reached, as the client sees it:
+/// the configured public URL, else the scheme and Host of the request.
+pub fn base_url(settings: &Settings, request: &Request) -> String {
+    if let Some(url) = &settings.public_url {
+        return format!("{url}{BASE_PATH}");
+    }
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| header("host"))
+        .filter(|h| {
+            // Only what a host[:port] can hold, so a forged Host cannot inject into hrefs.
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    let scheme = match header("x-forwarded-proto").as_deref() {
+        Some("https") => "https",
+        _ => request.uri().scheme_str().unwrap_or("http"),
+    };
+    format!("{scheme}://{host}{BASE_PATH}")
+}
+
+pub fn href(settings: &Settings, request: &Request, kind: ResourceKind, id: &str) -> String {
+    format!("{}/{}/{id}", base_url(settings, request), kind.name())
+}
+
+/// The response body of a stored resource: `id` and `href` first (href for this request),
+/// then the other attributes, or only those selected by `fields`.
+pub fn resource_body(
+    document: &Map<String, Value>,
+    id: &str,
+    href: String,
+    fields: Option<&FieldSelection>,
+) -> Map<String, Value> {
+    let mut body = Map::with_capacity(document.len() + 2);
+    body.insert("id".into(), Value::String(id.to_string()));
+    body.insert("href".into(), Value::String(href));
+    for (key, value) in document {
+        if key == "id" || key == "href" {
+            continue;
+        }
+        if fields.is_none_or(|f| f.0.iter().any(|s| s == key)) {
+            body.insert(key.clone(), value.clone());
+        }
+    }
+    body
+}
+
+/// `offset` and `limit` checked (no negatives) and capped to the configured maximum.
+pub fn paging(
+    settings: &Settings,
+    offset: Option<Integer>,
+    limit: Option<Integer>,
+) -> Result<(u64, u64), Error> {
+    let offset = match offset {
+        None => 0,
+        Some(Integer(n)) => u64::try_from(n)
+            .map_err(|_| Error::BadRequest(format!("offset must be 0 or more, not {n}")))?,
+    };
+    let limit = match limit {
+        None => settings.default_limit,
+        Some(Integer(n)) => u64::try_from(n)
+            .map_err(|_| Error::BadRequest(format!("limit must be 0 or more, not {n}")))?,
+    };
+    Ok((offset, limit.min(settings.max_limit)))
+}

@@ -1,0 +1,103 @@
+//! `/usageSpecification`: the operations on usage specifications.
+
+use super::Handlers;
+use crate::generated::endpoints::{
+    CreateUsageSpecificationResponse, DeleteUsageSpecificationResponse,
+    ListUsageSpecificationResponse, PatchUsageSpecificationResponse,
+    RetrieveUsageSpecificationResponse,
+};
+use crate::generated::models::{
+    UsageSpecification, UsageSpecificationCreate, UsageSpecificationUpdate,
+};
+use crate::model::document::Document;
+use crate::model::scalar::Integer;
+use chrono::{SecondsFormat, Utc};
+use entity::usage_specification::Entity as SpecificationTable;
+use poem::Request;
+use poem_openapi::payload::Json;
+use serde_json::{Map, Value};
+
+fn now() -> Value {
+    Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// A new specification carries the time it was stored unless the client gave one.
+fn stamp_if_absent(document: &mut Map<String, Value>) {
+    document.entry("lastUpdate").or_insert_with(now);
+}
+
+/// Every change moves `lastUpdate` forward.
+fn stamp(document: &mut Map<String, Value>) {
+    document.insert("lastUpdate".into(), now());
+}
+
+impl Handlers {
+    pub async fn list_usage_specification(
+        &self,
+        request: &Request,
+        fields: Option<String>,
+        offset: Option<Integer>,
+        limit: Option<Integer>,
+    ) -> poem::Result<ListUsageSpecificationResponse> {
+        let page = self
+            .list_resources::<SpecificationTable, UsageSpecification>(
+                request, fields, offset, limit,
+            )
+            .await?;
+        Ok(ListUsageSpecificationResponse::Ok(
+            Json(page.items),
+            page.count,
+            page.total,
+        ))
+    }
+
+    pub async fn create_usage_specification(
+        &self,
+        request: &Request,
+        body: Document<UsageSpecificationCreate>,
+    ) -> poem::Result<CreateUsageSpecificationResponse> {
+        let specification = self
+            .create_resource::<SpecificationTable, UsageSpecification, _>(
+                request,
+                body,
+                stamp_if_absent,
+            )
+            .await?;
+        Ok(CreateUsageSpecificationResponse::Created(Json(
+            specification,
+        )))
+    }
+
+    pub async fn retrieve_usage_specification(
+        &self,
+        request: &Request,
+        id: String,
+        fields: Option<String>,
+    ) -> poem::Result<RetrieveUsageSpecificationResponse> {
+        let specification = self
+            .retrieve_resource::<SpecificationTable, UsageSpecification>(request, &id, fields)
+            .await?;
+        Ok(RetrieveUsageSpecificationResponse::Ok(Json(specification)))
+    }
+
+    pub async fn patch_usage_specification(
+        &self,
+        request: &Request,
+        id: String,
+        body: Document<UsageSpecificationUpdate>,
+    ) -> poem::Result<PatchUsageSpecificationResponse> {
+        let specification = self
+            .patch_resource::<SpecificationTable, UsageSpecification, _>(request, &id, body, stamp)
+            .await?;
+        Ok(PatchUsageSpecificationResponse::Ok(Json(specification)))
+    }
+
+    pub async fn delete_usage_specification(
+        &self,
+        _request: &Request,
+        id: String,
+    ) -> poem::Result<DeleteUsageSpecificationResponse> {
+        self.delete_resource::<SpecificationTable>(&id).await?;
+        Ok(DeleteUsageSpecificationResponse::NoContent)
+    }
+}

@@ -1,0 +1,163 @@
+//! Wiring: the generated API over the handlers, the docs (Swagger UI, spec), the TMF error
+//! mapping for everything, request logging, and the server's life (bind, serve, stop).
+
+use crate::api::{Handlers, Settings, BASE_PATH};
+use crate::config::Config;
+use crate::error::into_tmf_response;
+use crate::generated::endpoints::UsageManagementApi;
+use crate::query::schema::API_DOCUMENT;
+use crate::store::Store;
+use poem::endpoint::make_sync;
+use poem::http::{header, StatusCode};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Redirect;
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
+use poem_openapi::OpenApiService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The OpenAPI service: title, version and description come from the document in `api/`.
+fn openapi_service(handlers: Handlers) -> OpenApiService<UsageManagementApi, ()> {
+    let doc: serde_json::Value = serde_json::from_str(API_DOCUMENT).unwrap_or_default();
+    let info = &doc["info"];
+    let text = |key: &str, default: &str| info[key].as_str().unwrap_or(default).to_string();
+    OpenApiService::new(
+        UsageManagementApi(handlers),
+        text("title", "Usage Management"),
+        text("version", "4.0.0"),
+    )
+    .description(text("description", ""))
+    .server(BASE_PATH)
+}
+
+/// The whole HTTP application on a connected store.
+pub fn routes(store: Store, config: &Config) -> impl Endpoint<Output = poem::Response> {
+    let api = openapi_service(Handlers::new(store, Settings::from(config)));
+    let ui = api.swagger_ui();
+    let spec_json = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+    let max_body_bytes = config.max_body_bytes;
+    Route::new()
+        .nest(BASE_PATH, api)
+        .nest("/swagger-ui", ui)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .at(
+            "/",
+            make_sync(|_| Redirect::see_other("/swagger-ui/").into_response()),
+        )
+        .around(move |endpoint, request| limit_body(endpoint, request, max_body_bytes))
+        .catch_all_error(into_tmf_response)
+        .around(|endpoint, request| async move {
+            let started = Instant::now();
+            let method = request.method().clone();
+            let uri = request.uri().clone();
+            let response = endpoint.get_response(request).await;
+            tracing::info!(
+                %method,
+                %uri,
+                status = response.status().as_u16(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+            Ok(response)
+        })
+}
+
+/// Refuses bodies over the limit with 413 before anything parses them: by Content-Length when
+/// given, else by reading at most `limit` bytes of a chunked body.
+async fn limit_body<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut request: poem::Request,
+    limit: usize,
+) -> poem::Result<poem::Response> {
+    let too_large = || {
+        poem::Error::from_string(
+            format!("the request body is larger than {limit} bytes"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => return Err(too_large()),
+        Some(_) => {}
+        None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
+            let body = request
+                .take_body()
+                .into_bytes_limit(limit)
+                .await
+                .map_err(|_| too_large())?;
+            request.set_body(body);
+        }
+        None => {}
+    }
+    // `call`, not `get_response`: errors must reach the TMF error mapping as errors.
+    endpoint
+        .call(request)
+        .await
+        .map(IntoResponse::into_response)
+}
+
+/// A server bound to its address, ready to run.
+pub struct App {
+    acceptor: poem::listener::TcpAcceptor,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+}
+
+impl App {
+    /// Connects the database (running migrations) and binds the listen address.
+    pub async fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
+        let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+        let acceptor = TcpListener::bind(config.listen.clone())
+            .into_acceptor()
+            .await?;
+        Ok(App {
+            acceptor,
+            endpoint: routes(store, config).boxed(),
+        })
+    }
+
+    /// The bound address (the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.acceptor
+            .local_addr()
+            .into_iter()
+            .find_map(|a| a.as_socket_addr().copied())
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(Duration::from_secs(10)))
+            .await
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

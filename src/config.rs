@@ -1,0 +1,57 @@
+//! Every setting of the server, from flags or the environment (`tmf635 --help` lists them).
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "tmf635",
+    version,
+    about = "TM Forum TMF635 Usage Management API v4.0.0 server"
+)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "TMF635_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+
+    /// Database: `sqlite://FILE?mode=rwc` (embedded, WAL) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://tmf635.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Public base URL used in `href` (e.g. https://usage.example.com). Default: the scheme and
+    /// Host of each request.
+    #[arg(long, env = "TMF635_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Page size of a list when the request has no `limit`.
+    #[arg(long, env = "TMF635_DEFAULT_LIMIT", default_value_t = 100)]
+    pub default_limit: u64,
+
+    /// Largest page a list answers; a larger `limit` is capped to it.
+    #[arg(long, env = "TMF635_MAX_LIMIT", default_value_t = 1000)]
+    pub max_limit: u64,
+
+    /// Largest request body accepted, in bytes; a larger one is answered 413.
+    #[arg(long, env = "TMF635_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most database connections this instance opens.
+    #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Log filter (tracing-subscriber syntax), e.g. `info` or `tmf635=debug,sqlx=warn`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The settings with their defaults, for tests and embedding.
+    pub fn with_database(database_url: &str) -> Self {
+        let mut config = Config::parse_from(["tmf635"]);
+        config.database_url = database_url.to_string();
+        config
+    }
+}

@@ -1,0 +1,109 @@
+//! The one error type of the server and its mapping to the TMF `Error` JSON body. Every 4xx and
+//! 5xx leaves through here, including the ones poem and poem-openapi raise themselves (unknown
+//! route, wrong method, malformed JSON, wrong types), via [`into_tmf_response`].
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks the schema (body, query or path).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no {resource} with id {id}")]
+    NotFound { resource: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A database failure: logged in full, answered as a bare 500.
+    #[error("database error: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told; internal details stay in the log.
+    fn public_message(&self) -> String {
+        match self {
+            Error::Database(_) | Error::Internal(_) => {
+                "the server could not complete the request".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl poem::error::ResponseError for Error {
+    fn status(&self) -> StatusCode {
+        Error::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        if self.status().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        tmf_error(self.status(), &self.public_message())
+    }
+}
+
+/// The TMF `Error` body: `code` is a stable, machine-readable name of the failure, `reason`
+/// the HTTP reason phrase, `message` what went wrong and how to fix it, `status` the HTTP code.
+pub fn tmf_error(status: StatusCode, message: &str) -> Response {
+    let code = match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::NOT_ACCEPTABLE => "NOT_ACCEPTABLE",
+        StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::PRECONDITION_FAILED => "PRECONDITION_FAILED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
+        s if s.is_server_error() => "INTERNAL_ERROR",
+        _ => "ERROR",
+    };
+    let body = json!({
+        "code": code,
+        "reason": status.canonical_reason().unwrap_or("Error"),
+        "message": message,
+        "status": status.as_u16().to_string(),
+        "@type": "Error",
+    });
+    poem::web::Json(body).with_status(status).into_response()
+}
+
+/// Turns any error raised while serving a request into a TMF `Error` response.
+pub async fn into_tmf_response(err: poem::Error) -> Response {
+    if err.is::<Error>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let message = match status {
+        StatusCode::NOT_FOUND => "no such resource or path".to_string(),
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this path".to_string(),
+        _ => err.to_string(),
+    };
+    if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+    }
+    tmf_error(status, &message)
+}

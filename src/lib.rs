@@ -1,0 +1,18 @@
+//! tmf635: a TM Forum TMF635 Usage Management API v4.0.0 server.
+//!
+//! A request flows one way: `api` (validate, map) -> `store` (one transaction, events included)
+//! -> response. The API surface itself is generated from `api/tmf635.openapi.json`.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod generated;
+pub mod model;
+pub mod query;
+pub mod resource;
+pub mod store;
+
+pub use config::Config;
+pub use error::Error;

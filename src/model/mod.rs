@@ -1,0 +1,4 @@
+//! Hand-written building blocks the generated API code (`crate::generated`) is made of.
+
+pub mod document;
+pub mod scalar;

@@ -1,0 +1,116 @@
+//! Attribute paths resolved against the resource schemas of `api/tmf635.openapi.json` (embedded
+//! at build time), so a filter, sort or field selection names only what the resource can hold.
+
+use crate::resource::ResourceKind;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// The API document, as the server was built with it.
+pub const API_DOCUMENT: &str = include_str!("../../api/tmf635.openapi.json");
+
+fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::from_str(API_DOCUMENT).unwrap_or(Value::Null))
+}
+
+/// The type of the value an attribute path leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    String,
+    DateTime,
+    Number,
+    Integer,
+    Boolean,
+    /// An object, or a value of any type (`Any`).
+    Other,
+}
+
+/// Where a path leads: its type, and whether it passes through an array on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub ty: AttrType,
+    /// Indexes into the path after which the value is an array (`relatedParty` for
+    /// `relatedParty.id`), so the compiler can match one element.
+    pub arrays: Vec<usize>,
+}
+
+fn schema_named(name: &str) -> Option<&'static Value> {
+    document()["components"]["schemas"].get(name)
+}
+
+/// Follows `$ref` and single-member `allOf` to the schema itself.
+fn deref(mut schema: &'static Value) -> &'static Value {
+    loop {
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            match r
+                .strip_prefix("#/components/schemas/")
+                .and_then(schema_named)
+            {
+                Some(target) => schema = target,
+                None => return schema,
+            }
+        } else if let Some([one]) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            schema = one;
+        } else {
+            return schema;
+        }
+    }
+}
+
+fn scalar_type(schema: &Value) -> AttrType {
+    match (schema["type"].as_str(), schema["format"].as_str()) {
+        (Some("string"), Some("date-time")) => AttrType::DateTime,
+        (Some("string"), _) => AttrType::String,
+        (Some("number"), _) => AttrType::Number,
+        (Some("integer"), _) => AttrType::Integer,
+        (Some("boolean"), _) => AttrType::Boolean,
+        _ => AttrType::Other,
+    }
+}
+
+/// Resolves `path` (e.g. `["relatedParty", "id"]`) on the resource's schema.
+pub fn resolve<S: AsRef<str>>(kind: ResourceKind, path: &[S]) -> Result<Resolved, String> {
+    let mut schema = schema_named(kind.schema())
+        .ok_or_else(|| format!("schema {} is missing from the API document", kind.schema()))?;
+    let mut arrays = Vec::new();
+    for (i, name) in path.iter().enumerate() {
+        let name = name.as_ref();
+        let here = deref(schema);
+        let property = here["properties"].get(name).ok_or_else(|| {
+            let full: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+            format!("{} has no attribute {}", kind.name(), full.join("."))
+        })?;
+        let mut property = deref(property);
+        if property["type"] == "array" {
+            arrays.push(i);
+            property = deref(&property["items"]);
+        }
+        schema = property;
+    }
+    Ok(Resolved {
+        ty: scalar_type(schema),
+        arrays,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_through_references_and_arrays() {
+        let r = resolve(ResourceKind::Usage, &["relatedParty", "id"]).unwrap();
+        assert_eq!(r.ty, AttrType::String);
+        assert_eq!(r.arrays, vec![0]);
+        let r = resolve(ResourceKind::Usage, &["usageDate"]).unwrap();
+        assert_eq!(r.ty, AttrType::DateTime);
+        let r = resolve(ResourceKind::UsageSpecification, &["isBundle"]).unwrap();
+        assert_eq!(r.ty, AttrType::Boolean);
+        assert!(resolve(ResourceKind::Usage, &["nope"]).is_err());
+        assert!(resolve(ResourceKind::Usage, &["relatedParty", "nope"]).is_err());
+    }
+}

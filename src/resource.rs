@@ -1,0 +1,33 @@
+//! The two kinds of TMF635 resource and what the rest of the server needs to know about them.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    Usage,
+    UsageSpecification,
+}
+
+impl ResourceKind {
+    /// The name in paths, event payloads and error messages (`usage`, `usageSpecification`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::Usage => "usage",
+            ResourceKind::UsageSpecification => "usageSpecification",
+        }
+    }
+
+    /// The schema a stored resource conforms to in `api/`.
+    pub fn schema(self) -> &'static str {
+        match self {
+            ResourceKind::Usage => "Usage",
+            ResourceKind::UsageSpecification => "UsageSpecification",
+        }
+    }
+
+    /// The attribute whose change is a state change (its own event type), if the kind has one.
+    pub fn state_attribute(self) -> Option<&'static str> {
+        match self {
+            ResourceKind::Usage => Some("status"),
+            ResourceKind::UsageSpecification => None,
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Persistence with sea-orm: one module per table, no HTTP types. Every write that changes a
+//! resource writes its events to the outbox in the same transaction.
+
+mod hub;
+mod outbox;
+mod received_event;
+pub mod resource;
+mod tables;
+
+pub use resource::StoredResource;
+pub use tables::Table;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            // WAL lets reads run beside the writer; FULL sync makes a 201 survive power loss;
+            // writers queue on the lock instead of failing.
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(options).await?;
+        <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
+        Ok(Store { db })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+}

@@ -1,0 +1,23 @@
+//! Writes events to the outbox table, inside the caller's transaction.
+
+use crate::events::Event;
+use entity::event_outbox;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+
+pub async fn insert<C: ConnectionTrait>(db: &C, events: Vec<Event>) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.into_iter().map(|e| event_outbox::ActiveModel {
+        id: Set(e.id),
+        event_type: Set(e.event_type),
+        resource_type: Set(e.kind.name().to_string()),
+        resource_id: Set(e.resource_id),
+        event_time: Set(e.time),
+        payload: Set(e.payload),
+    });
+    event_outbox::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

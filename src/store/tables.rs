@@ -1,0 +1,151 @@
+//! How each resource maps onto its table: the typed columns copied from the document.
+
+use super::StoredResource;
+use crate::resource::ResourceKind;
+use chrono::{DateTime, Utc};
+use entity::{usage, usage_specification};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, FromQueryResult, IntoActiveModel};
+use serde_json::{Map, Value};
+
+/// A resource table: documents plus typed copies of the attributes lists filter and sort on.
+pub trait Table:
+    EntityTrait<
+    Model: FromQueryResult + Send + Sync + IntoActiveModel<<Self as EntityTrait>::ActiveModel>,
+    ActiveModel: ActiveModelTrait<Entity = Self> + Send,
+>
+{
+    const KIND: ResourceKind;
+    fn id_column() -> Self::Column;
+    fn revision_column() -> Self::Column;
+    fn created_at_column() -> Self::Column;
+    fn active_model(row: &StoredResource) -> Self::ActiveModel;
+    fn stored(model: Self::Model) -> StoredResource;
+    /// The typed column that holds a first-level attribute, if one does.
+    fn column(attribute: &str) -> Option<Self::Column>;
+}
+
+fn text(doc: &Map<String, Value>, key: &str) -> Option<String> {
+    doc.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn instant(doc: &Map<String, Value>, key: &str) -> Option<DateTime<Utc>> {
+    doc.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn document(json: Value) -> Map<String, Value> {
+    match json {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl Table for usage::Entity {
+    const KIND: ResourceKind = ResourceKind::Usage;
+
+    fn id_column() -> usage::Column {
+        usage::Column::Id
+    }
+    fn revision_column() -> usage::Column {
+        usage::Column::Revision
+    }
+    fn created_at_column() -> usage::Column {
+        usage::Column::CreatedAt
+    }
+
+    fn active_model(row: &StoredResource) -> usage::ActiveModel {
+        let doc = &row.document;
+        usage::ActiveModel {
+            id: Set(row.id.clone()),
+            revision: Set(row.revision),
+            created_at: Set(row.created_at),
+            usage_date: Set(instant(doc, "usageDate")),
+            usage_type: Set(text(doc, "usageType")),
+            status: Set(text(doc, "status")),
+            description: Set(text(doc, "description")),
+            usage_specification_id: Set(doc
+                .get("usageSpecification")
+                .and_then(|s| s.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_string)),
+            at_type: Set(text(doc, "@type")),
+            document: Set(Value::Object(row.document.clone())),
+        }
+    }
+
+    fn stored(model: usage::Model) -> StoredResource {
+        StoredResource {
+            id: model.id,
+            revision: model.revision,
+            created_at: model.created_at,
+            document: document(model.document),
+        }
+    }
+
+    fn column(attribute: &str) -> Option<usage::Column> {
+        Some(match attribute {
+            "id" => usage::Column::Id,
+            "usageDate" => usage::Column::UsageDate,
+            "usageType" => usage::Column::UsageType,
+            "status" => usage::Column::Status,
+            "description" => usage::Column::Description,
+            "@type" => usage::Column::AtType,
+            _ => return None,
+        })
+    }
+}
+
+impl Table for usage_specification::Entity {
+    const KIND: ResourceKind = ResourceKind::UsageSpecification;
+
+    fn id_column() -> usage_specification::Column {
+        usage_specification::Column::Id
+    }
+    fn revision_column() -> usage_specification::Column {
+        usage_specification::Column::Revision
+    }
+    fn created_at_column() -> usage_specification::Column {
+        usage_specification::Column::CreatedAt
+    }
+
+    fn active_model(row: &StoredResource) -> usage_specification::ActiveModel {
+        let doc = &row.document;
+        usage_specification::ActiveModel {
+            id: Set(row.id.clone()),
+            revision: Set(row.revision),
+            created_at: Set(row.created_at),
+            name: Set(text(doc, "name")),
+            lifecycle_status: Set(text(doc, "lifecycleStatus")),
+            version: Set(text(doc, "version")),
+            last_update: Set(instant(doc, "lastUpdate")),
+            description: Set(text(doc, "description")),
+            at_type: Set(text(doc, "@type")),
+            document: Set(Value::Object(row.document.clone())),
+        }
+    }
+
+    fn stored(model: usage_specification::Model) -> StoredResource {
+        StoredResource {
+            id: model.id,
+            revision: model.revision,
+            created_at: model.created_at,
+            document: document(model.document),
+        }
+    }
+
+    fn column(attribute: &str) -> Option<usage_specification::Column> {
+        use usage_specification::Column as C;
+        Some(match attribute {
+            "id" => C::Id,
+            "name" => C::Name,
+            "lifecycleStatus" => C::LifecycleStatus,
+            "version" => C::Version,
+            "lastUpdate" => C::LastUpdate,
+            "description" => C::Description,
+            "@type" => C::AtType,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Runs the reproduction of TM Forum's CTK-Usage-4.0.0 conformance kit (newman) against a
+# tmf635 server binary started here on a free loopback port.
+#
+#   tests/conformance/run.sh <path-to-tmf635-binary> <DATABASE_URL>
+#
+# e.g. tests/conformance/run.sh target/debug/tmf635 'sqlite:///tmp/ctk.db?mode=rwc'
+#
+# Before the kit runs, the database is seeded through the API with other rows (usages of
+# varied status/usageType, usage specifications with other names, one of them named
+# "Voice-Usage-Specification-old"), so the kit runs against a database that already holds
+# rows, as it does at TM Forum. Exits with newman's exit code (0 = all assertions passed).
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+    echo "usage: $0 <path-to-tmf635-binary> <DATABASE_URL>" >&2
+    exit 64
+fi
+
+BIN=$1
+DB_URL=$2
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+COLLECTION="$HERE/CTK-Usage-4.0.0.postman_collection.json"
+NEWMAN="$HERE/node_modules/.bin/newman"
+SEED_USAGES=${CTK_SEED_USAGES:-120}
+SEED_SPECS=${CTK_SEED_SPECS:-40}
+
+if [[ ! -x "$BIN" ]]; then
+    echo "run.sh: server binary not found or not executable: $BIN" >&2
+    exit 66
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+if [[ ! -x "$NEWMAN" ]]; then
+    echo "run.sh: installing newman (npm ci) in $HERE"
+    (cd "$HERE" && npm ci --no-audit --no-fund)
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tmf635-ctk.XXXXXX")
+SERVER_LOG="$WORK/server.log"
+JUNIT="$WORK/CTK-Usage-4.0.0.junit.xml"
+SERVER_PID=""
+
+cleanup() {
+    local rc=$?
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "run.sh: server did not stop on SIGTERM within 5 s, sending SIGKILL" >&2
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+show_log() {
+    echo "----- server log ($SERVER_LOG) -----" >&2
+    cat "$SERVER_LOG" >&2 || true
+    echo "----- end of server log -----" >&2
+}
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+BASE_URL="http://127.0.0.1:$PORT/tmf-api/usageManagement/v4"
+
+echo "run.sh: starting $BIN on 127.0.0.1:$PORT (log: $SERVER_LOG)"
+DATABASE_URL="$DB_URL" TMF635_LISTEN="127.0.0.1:$PORT" "$BIN" >"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+
+up=""
+for _ in $(seq 1 60); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "run.sh: the server exited before answering" >&2
+        show_log
+        exit 1
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE_URL/usage?limit=1" || true)
+    if [[ "$code" == "200" ]]; then
+        up=1
+        break
+    fi
+    sleep 0.5
+done
+if [[ -z "$up" ]]; then
+    echo "run.sh: GET $BASE_URL/usage?limit=1 did not answer 200 within 30 s (last status: ${code:-none})" >&2
+    show_log
+    exit 1
+fi
+
+# --- seed the database with other rows through the API ---------------------------------
+post() { # post <resource> <json>
+    local out code
+    out=$(curl -s -w '\n%{http_code}' --max-time 10 -X POST \
+        -H 'Content-Type: application/json' -H 'Accept: application/json' \
+        --data-binary "$2" "$BASE_URL/$1") || true
+    code=${out##*$'\n'}
+    if [[ "$code" != 201 ]]; then
+        echo "run.sh: seeding POST /$1 answered ${code:-nothing} (expected 201): ${out%$'\n'*}" >&2
+        echo "run.sh: body sent: $2" >&2
+        show_log
+        exit 1
+    fi
+}
+
+STATUSES=(received rejected recycled guided rated rerated billed)
+TYPES=(VOICE DATA SMS MMS ROAMING_DATA)
+echo "run.sh: seeding $SEED_USAGES usages and $SEED_SPECS usage specifications"
+for i in $(seq 1 "$SEED_USAGES"); do
+    st=${STATUSES[$((i % ${#STATUSES[@]}))]}
+    ty=${TYPES[$((i % ${#TYPES[@]}))]}
+    day=$(printf '%02d' $((i % 28 + 1)))
+    post usage "$(cat <<EOF
+{"description":"Seed usage $i ($ty)","usageDate":"2024-03-${day}T10:$(printf '%02d' $((i % 60))):00.000Z","usageType":"$ty","status":"$st",
+ "usageCharacteristic":[{"name":"quantity","valueType":"integer","value":$((i * 7))},{"name":"unit","valueType":"string","value":"UNIT"}],
+ "relatedParty":[{"id":"seed-party-$((i % 9))","name":"Seed Customer $((i % 9))","role":"customer","@referredType":"Individual"}],
+ "usageSpecification":{"id":"seed-spec-$((i % 5))","href":"$BASE_URL/usageSpecification/seed-spec-$((i % 5))","name":"Seed-${ty}-Specification"},
+ "@type":"Usage"}
+EOF
+)"
+done
+for i in $(seq 1 "$SEED_SPECS"); do
+    if [[ $i -eq 1 ]]; then name="Voice-Usage-Specification-old"; else name="Seed-Usage-Specification-$i"; fi
+    post usageSpecification "$(cat <<EOF
+{"name":"$name","description":"Seed usage specification $i","lifecycleStatus":"$([[ $((i % 3)) -eq 0 ]] && echo Retired || echo Active)",
+ "version":"$((i % 4)).0","isBundle":false,"validFor":{"startDateTime":"2023-01-01T00:00:00.000Z","endDateTime":"2029-12-31T23:59:59.000Z"},
+ "specCharacteristic":[{"name":"volume","valueType":"integer","configurable":false,"minCardinality":0,"maxCardinality":1}],
+ "@type":"UsageSpecification"}
+EOF
+)"
+done
+
+# --- the kit ------------------------------------------------------------------------------
+echo "run.sh: running CTK-Usage-4.0.0 against $BASE_URL"
+set +e
+"$NEWMAN" run "$COLLECTION" \
+    --env-var "baseUrl=$BASE_URL" \
+    --reporters cli,junit \
+    --reporter-junit-export "$JUNIT" \
+    --color off \
+    --timeout-request 30000
+NEWMAN_RC=$?
+set -e
+
+echo "run.sh: junit report: $JUNIT"
+if [[ $NEWMAN_RC -ne 0 ]]; then
+    echo "run.sh: newman exited with $NEWMAN_RC" >&2
+    show_log
+fi
+exit "$NEWMAN_RC"
