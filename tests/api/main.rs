@@ -1,0 +1,9 @@
+//! HTTP-level integration tests: each test starts the real server on a random loopback port
+//! with a fresh database and talks to it over HTTP. Every suite runs on SQLite and on
+//! PostgreSQL (`backend_tests!`); the PostgreSQL half is skipped, saying so, when no server
+//! answers at TMF635_TEST_POSTGRES_URL, unless TMF635_TEST_REQUIRE_POSTGRES=1 (CI).
+//!
+//! One test binary (modules below) so the server links once.
+
+mod helpers;
+mod smoke;
