@@ -123,6 +123,11 @@ fn response_enum(id: &str, op: &Value) -> Result<String, String> {
         }
         for (header, h) in response["headers"].as_object().into_iter().flatten() {
             let ty = field_type(&h["schema"])?;
+            let ty = if h["required"].as_bool().unwrap_or(false) {
+                ty
+            } else {
+                format!("Option<{ty}>")
+            };
             fields.push(format!("#[oai(header = {})] {ty}", lit(header)));
         }
         let name = variant_name(status)?;

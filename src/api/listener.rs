@@ -2,7 +2,7 @@
 //! the event against its schema, keeps it, and `GET /listener/event` (an extension) reads the
 //! kept events back.
 
-use super::representation::{base_url, paging};
+use super::representation::{base_url, link_header, paging};
 use super::Handlers;
 use crate::error::Error;
 use crate::generated::endpoints::*;
@@ -46,11 +46,12 @@ impl Handlers {
 
     pub async fn list_received_event(
         &self,
-        _request: &Request,
+        request: &Request,
         event_type: Option<String>,
         offset: Option<Integer>,
         limit: Option<Integer>,
     ) -> poem::Result<ListReceivedEventResponse> {
+        let paged = offset.is_some() || limit.is_some();
         let (offset, limit) = paging(&self.settings, offset, limit)?;
         let (events, total) = self
             .store
@@ -63,12 +64,18 @@ impl Handlers {
                 _ => None,
             })
             .collect();
-        let count = Integer(items.len() as i64);
-        Ok(ListReceivedEventResponse::Ok(
-            Json(items),
-            count,
-            Integer(total as i64),
-        ))
+        let count = items.len() as u64;
+        let link = link_header(&self.settings, request, offset, limit, total);
+        let headers = (
+            Some(Integer(count as i64)),
+            Some(Integer(total as i64)),
+            link,
+        );
+        Ok(if paged && count < total {
+            ListReceivedEventResponse::PartialContent(Json(items), headers.0, headers.1, headers.2)
+        } else {
+            ListReceivedEventResponse::Ok(Json(items), headers.0, headers.1, headers.2)
+        })
     }
 }
 

@@ -57,14 +57,60 @@ pub fn resource_body(
     body.insert("id".into(), Value::String(id.to_string()));
     body.insert("href".into(), Value::String(href));
     for (key, value) in document {
-        if key == "id" || key == "href" {
-            continue;
-        }
-        if fields.is_none_or(|f| f.0.iter().any(|s| s == key)) {
+        if key != "id" && key != "href" {
             body.insert(key.clone(), value.clone());
         }
     }
-    body
+    match fields {
+        Some(selection) => selection.project(body),
+        None => body,
+    }
+}
+
+/// The RFC 8288 `Link` header of a list page: first, prev, next and last, each the request's
+/// own URL (filter and sort kept) with its offset and limit changed.
+pub fn link_header(
+    settings: &Settings,
+    request: &Request,
+    offset: u64,
+    limit: u64,
+    total: u64,
+) -> Option<String> {
+    if limit == 0 {
+        return None;
+    }
+    let path = request.original_uri().path();
+    let url = format!(
+        "{}{}",
+        base_url(settings, request),
+        path.strip_prefix(BASE_PATH).unwrap_or(path)
+    );
+    let kept: Vec<&str> = request
+        .original_uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| {
+            let name = p.split('=').next().unwrap_or("");
+            !p.is_empty() && name != "offset" && name != "limit"
+        })
+        .collect();
+    let page = |offset: u64, rel: &str| {
+        let mut query = kept.clone();
+        let paging = format!("offset={offset}&limit={limit}");
+        query.push(&paging);
+        format!("<{url}?{}>; rel=\"{rel}\"", query.join("&"))
+    };
+    let last = total.saturating_sub(1) / limit * limit;
+    let mut links = vec![page(0, "first")];
+    if offset > 0 {
+        links.push(page(offset.saturating_sub(limit).min(last), "prev"));
+    }
+    if offset + limit < total {
+        links.push(page(offset + limit, "next"));
+    }
+    links.push(page(last, "last"));
+    Some(links.join(", "))
 }
 
 /// `offset` and `limit` checked (no negatives) and capped to the configured maximum.

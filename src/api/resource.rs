@@ -2,7 +2,7 @@
 //! for any resource table; `usage.rs` and `usage_specification.rs` wrap them in their
 //! generated response types.
 
-use super::representation::{href, paging, resource_body};
+use super::representation::{href, link_header, paging, resource_body};
 use super::Handlers;
 use crate::error::Error;
 use crate::model::document::Document;
@@ -20,6 +20,19 @@ pub struct ListPage<M> {
     pub items: Vec<Document<M>>,
     pub total: Integer,
     pub count: Integer,
+    pub link: Option<String>,
+    /// The client asked for a page (offset or limit) and it holds less than all matches:
+    /// 206 Partial Content. A plain list answers 200 with the first page (TM Forum's CTK
+    /// expects 200 there, whatever the table holds).
+    pub partial: bool,
+}
+
+/// The `sort` parameter, decoded (it is not one of the operation's declared parameters).
+fn sort_param(raw_query: &str) -> Result<Option<String>, Error> {
+    Ok(query::filter::pairs(raw_query)?
+        .into_iter()
+        .find(|(name, op, _)| name == "sort" && op.is_none())
+        .map(|(_, _, value)| value))
 }
 
 fn fields<T: Table>(fields: Option<&str>) -> Result<Option<FieldSelection>, Error> {
@@ -50,20 +63,33 @@ impl Handlers {
         T: Table,
     {
         let selection = fields::<T>(fields_param.as_deref())?;
+        let paged = offset.is_some() || limit.is_some();
         let (offset, limit) = paging(&self.settings, offset, limit)?;
-        let filter = query::filter::parse(request.uri().query().unwrap_or(""), query::RESERVED)?;
-        let condition = query::sql::compile::<T>(&filter, self.store.backend())?;
-        let page = self.store.list::<T>(condition, offset, limit).await?;
+        let raw_query = request.uri().query().unwrap_or("");
+        let filter = query::filter::parse(raw_query, query::RESERVED)?;
+        let condition = query::compile::compile::<T>(&filter, self.store.backend())?;
+        let sort = sort_param(raw_query)?
+            .map(|s| query::sort::parse(T::KIND, &s))
+            .transpose()?
+            .unwrap_or_default();
+        let order = query::sort::order_terms::<T>(&sort, self.store.backend());
+        let order = if sort.is_empty() { Vec::new() } else { order };
+        let page = self
+            .store
+            .list::<T>(condition, order, offset, limit)
+            .await?;
         let items: Vec<Document<M>> = page
             .items
             .iter()
             .map(|row| self.body::<T, M>(request, row, selection.as_ref()))
             .collect();
-        let count = Integer(items.len() as i64);
+        let count = items.len() as u64;
         Ok(ListPage {
+            link: link_header(&self.settings, request, offset, limit, page.total),
+            partial: paged && count < page.total,
             items,
             total: Integer(page.total as i64),
-            count,
+            count: Integer(count as i64),
         })
     }
 

@@ -23,11 +23,12 @@ impl Handlers {
         let page = self
             .list_resources::<UsageTable, Usage>(request, fields, offset, limit)
             .await?;
-        Ok(ListUsageResponse::Ok(
-            Json(page.items),
-            page.count,
-            page.total,
-        ))
+        let headers = (Some(page.count), Some(page.total), page.link);
+        Ok(if page.partial {
+            ListUsageResponse::PartialContent(Json(page.items), headers.0, headers.1, headers.2)
+        } else {
+            ListUsageResponse::Ok(Json(page.items), headers.0, headers.1, headers.2)
+        })
     }
 
     pub async fn create_usage(

@@ -44,11 +44,17 @@ impl Handlers {
                 request, fields, offset, limit,
             )
             .await?;
-        Ok(ListUsageSpecificationResponse::Ok(
-            Json(page.items),
-            page.count,
-            page.total,
-        ))
+        let headers = (Some(page.count), Some(page.total), page.link);
+        Ok(if page.partial {
+            ListUsageSpecificationResponse::PartialContent(
+                Json(page.items),
+                headers.0,
+                headers.1,
+                headers.2,
+            )
+        } else {
+            ListUsageSpecificationResponse::Ok(Json(page.items), headers.0, headers.1, headers.2)
+        })
     }
 
     pub async fn create_usage_specification(

@@ -66,34 +66,58 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Splits one raw `key<op>value` pair at its operator. Symbol operators are found in the raw
-/// text before decoding, so an encoded `%3E` in a value stays a value.
-fn split_pair(raw: &str) -> (&str, Option<Op>, &str) {
-    for (symbol, op) in [(">=", Op::Gte), ("<=", Op::Lte), ("!=", Op::Ne)] {
-        if let Some(i) = raw.find(symbol) {
-            if !raw[..i].contains('=') {
-                return (&raw[..i], Some(op), &raw[i + 2..]);
+/// Splits one raw `key<op>value` pair at its operator: `a=v`, `a>=v`, `a<=v`, `a!=v`, `a>v`,
+/// `a<v`, with the operator symbols raw or percent-encoded (hyper refuses a raw `<`).
+fn split_pair(raw: &str) -> Result<(String, Option<Op>, String), Error> {
+    let symbol = |key: &str| key.find(['>', '<']);
+    match raw.find('=') {
+        Some(i) => {
+            let key = decode(&raw[..i])?;
+            let value = decode(&raw[i + 1..])?;
+            for (suffix, op) in [('>', Op::Gte), ('<', Op::Lte), ('!', Op::Ne)] {
+                if let Some(name) = key.strip_suffix(suffix) {
+                    return Ok((name.to_string(), Some(op), value));
+                }
+            }
+            match symbol(&key) {
+                Some(j) => {
+                    let op = if key.as_bytes()[j] == b'>' {
+                        Op::Gt
+                    } else {
+                        Op::Lt
+                    };
+                    Ok((
+                        key[..j].to_string(),
+                        Some(op),
+                        format!("{}={value}", &key[j + 1..]),
+                    ))
+                }
+                None => Ok((key, None, value)),
+            }
+        }
+        None => {
+            let pair = decode(raw)?;
+            match symbol(&pair) {
+                Some(j) => {
+                    let op = if pair.as_bytes()[j] == b'>' {
+                        Op::Gt
+                    } else {
+                        Op::Lt
+                    };
+                    Ok((pair[..j].to_string(), Some(op), pair[j + 1..].to_string()))
+                }
+                None => Ok((pair, None, String::new())),
             }
         }
     }
-    let first = raw.find(['=', '>', '<']);
-    match first.map(|i| (i, raw.as_bytes()[i])) {
-        Some((i, b'>')) => (&raw[..i], Some(Op::Gt), &raw[i + 1..]),
-        Some((i, b'<')) => (&raw[..i], Some(Op::Lt), &raw[i + 1..]),
-        Some((i, _)) => (&raw[..i], None, &raw[i + 1..]),
-        None => (raw, None, ""),
-    }
 }
 
-/// All `(name, value)` pairs of a raw query string, decoded, with symbol operators kept apart.
+/// All `(name, operator, value)` triples of a raw query string, decoded.
 pub fn pairs(raw_query: &str) -> Result<Vec<(String, Option<Op>, String)>, Error> {
     raw_query
         .split('&')
         .filter(|p| !p.is_empty())
-        .map(|raw| {
-            let (key, op, value) = split_pair(raw);
-            Ok((decode(key)?, op, decode(value)?))
-        })
+        .map(split_pair)
         .collect()
 }
 
@@ -154,6 +178,8 @@ mod tests {
         assert_eq!(c.path, vec!["relatedParty", "id"]);
         assert_eq!(c.op, Op::Eq);
         assert_eq!(one("description=a%3Eb+c").values, vec!["a>b c"]);
+        assert_eq!(one("usageDate%3C2024").op, Op::Lt);
+        assert_eq!(one("usageDate%3C=2024").op, Op::Lte);
     }
 
     #[test]

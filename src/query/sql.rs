@@ -1,124 +1,116 @@
-//! Compiles a parsed filter into a sea-orm condition for one resource table. Attributes with a
-//! typed column use it (and its index); others are read from the JSON document with the
-//! backend's JSON operator. Paths and values are bound parameters.
+//! Building SQL text with bound values for the JSON documents, per backend. Placeholders are
+//! `?` on SQLite and `$n` on PostgreSQL, as sea-query's custom expressions expect.
 
-use super::schema::{self, AttrType};
-use super::{Condition, Filter, Op};
-use crate::error::Error;
-use crate::store::Table;
-use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Condition as SqlCondition, Expr, SimpleExpr};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{DatabaseBackend, Value};
 
-pub fn compile<T: Table>(filter: &Filter, backend: DatabaseBackend) -> Result<SqlCondition, Error> {
-    let mut all = SqlCondition::all();
-    for condition in &filter.conditions {
-        all = all.add(compile_condition::<T>(condition, backend)?);
-    }
-    Ok(all)
+/// SQL text under construction and the values bound to its placeholders.
+pub struct Sql {
+    pub backend: DatabaseBackend,
+    pub text: String,
+    pub values: Vec<Value>,
 }
 
-fn bad(condition: &Condition, why: impl std::fmt::Display) -> Error {
-    Error::BadRequest(format!("filter {}: {why}", condition.path.join(".")))
-}
-
-fn compile_condition<T: Table>(
-    condition: &Condition,
-    backend: DatabaseBackend,
-) -> Result<SqlCondition, Error> {
-    let resolved = schema::resolve(T::KIND, &condition.path).map_err(|e| bad(condition, e))?;
-    if condition.path.len() > 1 || !resolved.arrays.is_empty() {
-        return Err(bad(
-            condition,
-            "filtering on nested attributes is not supported yet",
-        ));
-    }
-    let attribute = &condition.path[0];
-    let (left, ty) = match T::column(attribute) {
-        Some(column) => (Expr::col(column).into(), resolved.ty),
-        None => json_attribute(attribute, resolved.ty, backend),
-    };
-    let values = condition
-        .values
-        .iter()
-        .map(|v| typed_value(v, ty, backend).map_err(|e| bad(condition, e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let single = || match values.as_slice() {
-        [one] => Ok(one.clone()),
-        _ => Err(bad(condition, "this operator takes exactly one value")),
-    };
-    let left = Expr::expr(left);
-    Ok(match condition.op {
-        Op::Eq => SqlCondition::all().add(left.is_in(values)),
-        Op::Ne => SqlCondition::any()
-            .add(left.clone().is_null())
-            .add(left.is_not_in(values)),
-        Op::Gt => SqlCondition::all().add(left.gt(single()?)),
-        Op::Gte => SqlCondition::all().add(left.gte(single()?)),
-        Op::Lt => SqlCondition::all().add(left.lt(single()?)),
-        Op::Lte => SqlCondition::all().add(left.lte(single()?)),
-        Op::Regex => return Err(bad(condition, "regex is not supported yet")),
-    })
-}
-
-/// The SQL expression reading a first-level attribute from the document, and the type its
-/// values compare as.
-fn json_attribute(
-    attribute: &str,
-    ty: AttrType,
-    backend: DatabaseBackend,
-) -> (SimpleExpr, AttrType) {
-    match backend {
-        DatabaseBackend::Postgres => {
-            let text = "(\"document\" ->> $1)".to_string();
-            let expr = match ty {
-                AttrType::Number | AttrType::Integer => format!("CAST({text} AS DOUBLE PRECISION)"),
-                _ => text,
-            };
-            (Expr::cust_with_values(expr, [attribute.to_string()]), ty)
+impl Sql {
+    pub fn new(backend: DatabaseBackend) -> Self {
+        Sql {
+            backend,
+            text: String::new(),
+            values: Vec::new(),
         }
-        _ => (
-            Expr::cust_with_values(
-                "json_extract(\"document\", ?)",
-                [format!("$.\"{attribute}\"")],
-            ),
-            ty,
-        ),
     }
-}
 
-fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+    pub fn is_postgres(&self) -> bool {
+        self.backend == DatabaseBackend::Postgres
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| format!("{s:?} is not a date-time (RFC 3339, e.g. 2024-05-01T10:00:00Z)"))
-}
 
-fn typed_value(raw: &str, ty: AttrType, backend: DatabaseBackend) -> Result<Value, String> {
-    Ok(match ty {
-        AttrType::DateTime => parse_instant(raw)?.into(),
-        AttrType::Number | AttrType::Integer => raw
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| format!("{raw:?} is not a number"))?
-            .into(),
-        AttrType::Boolean => {
-            let b = match raw {
-                "true" => true,
-                "false" => false,
-                _ => return Err(format!("{raw:?} is not a boolean (true or false)")),
-            };
-            match backend {
-                // `->>` answers JSON booleans as text; json_extract as 1 and 0.
-                DatabaseBackend::Postgres => b.to_string().into(),
-                _ => i32::from(b).into(),
-            }
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        if self.is_postgres() {
+            let n = self.values.len();
+            self.text.push_str(&format!("${n}"));
+        } else {
+            self.text.push('?');
         }
-        AttrType::String | AttrType::Other => raw.to_string().into(),
-    })
+        self
+    }
+
+    pub fn into_expr(self) -> SimpleExpr {
+        Expr::cust_with_values(self.text, self.values)
+    }
+}
+
+/// Where a JSON value is read from: the row's document, or an array element in a subquery.
+#[derive(Clone, Debug)]
+pub enum Context {
+    Document,
+    Element(String),
+}
+
+impl Context {
+    fn sql(&self) -> String {
+        match self {
+            Context::Document => "\"document\"".into(),
+            Context::Element(alias) => format!("{alias}.value"),
+        }
+    }
+}
+
+/// SQLite JSON path `$."a"."b"` (quoted, so names like `@type` are safe).
+fn sqlite_path(path: &[String]) -> String {
+    let mut p = String::from("$");
+    for key in path {
+        p.push_str(&format!(".\"{}\"", key.replace('"', "\\\"")));
+    }
+    p
+}
+
+/// Appends the SQL value at `path` under `context`, as SQLite's native value (text, number,
+/// 1/0) or PostgreSQL text (`->>`).
+pub fn push_scalar(sql: &mut Sql, context: &Context, path: &[String]) {
+    if sql.is_postgres() {
+        push_pg_chain(sql, context, path, true);
+    } else {
+        sql.push("json_extract(").push(&context.sql()).push(", ");
+        sql.bind(sqlite_path(path)).push(")");
+    }
+}
+
+/// PostgreSQL only: the jsonb value at `path` (`->` all the way), for jsonb_typeof checks.
+pub fn push_pg_json(sql: &mut Sql, context: &Context, path: &[String]) {
+    push_pg_chain(sql, context, path, false);
+}
+
+fn push_pg_chain(sql: &mut Sql, context: &Context, path: &[String], last_as_text: bool) {
+    sql.push("(").push(&context.sql());
+    for (i, key) in path.iter().enumerate() {
+        let op = if last_as_text && i + 1 == path.len() {
+            " ->> "
+        } else {
+            " -> "
+        };
+        sql.push(op).bind(key.clone());
+    }
+    sql.push(")");
+}
+
+/// Appends `FROM <elements of the array at path> AS alias` for an EXISTS subquery.
+pub fn push_array_elements(sql: &mut Sql, context: &Context, path: &[String], alias: &str) {
+    if sql.is_postgres() {
+        // Not an array (absent, null) -> no elements, never an error.
+        sql.push("jsonb_array_elements(CASE WHEN jsonb_typeof(");
+        push_pg_json(sql, context, path);
+        sql.push(") = 'array' THEN ");
+        push_pg_json(sql, context, path);
+        sql.push(&format!(" ELSE '[]'::jsonb END) AS {alias}(value)"));
+    } else {
+        sql.push("json_each(").push(&context.sql()).push(", ");
+        sql.bind(sqlite_path(path)).push(&format!(") AS {alias}"));
+    }
 }

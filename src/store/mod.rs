@@ -37,6 +37,8 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
+                    // REGEXP for the `.regex` filter operator.
+                    .with_regexp()
             });
         let db = Database::connect(options).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;

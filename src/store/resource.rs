@@ -6,7 +6,7 @@ use super::{outbox, Store, Table};
 use crate::error::Error;
 use crate::events;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, Order};
+use sea_orm::sea_query::{Condition, NullOrdering, Order, SimpleExpr};
 use sea_orm::{
     ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
@@ -70,27 +70,39 @@ impl Store {
             })
     }
 
-    /// Lists newest first (ties by id, so pages never overlap) with the exact match count.
-    pub async fn list<T>(&self, filter: Condition, offset: u64, limit: u64) -> Result<Page, Error>
-    where
-        T: Table,
-    {
+    /// Lists in `order` (by default newest first, ties by id, so pages never overlap) with the
+    /// exact number of matching rows.
+    pub async fn list<T: Table>(
+        &self,
+        filter: Condition,
+        order: Vec<(SimpleExpr, Order, NullOrdering)>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page, Error> {
         let total = T::find().filter(filter.clone()).count(self.db()).await?;
-        let items = if limit == 0 || offset >= total {
-            Vec::new()
-        } else {
-            T::find()
-                .filter(filter)
+        if limit == 0 || offset >= total {
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let mut select = T::find().filter(filter);
+        if order.is_empty() {
+            select = select
                 .order_by(T::created_at_column(), Order::Desc)
-                .order_by(T::id_column(), Order::Desc)
-                .offset(offset)
-                .limit(limit)
-                .all(self.db())
-                .await?
-                .into_iter()
-                .map(T::stored)
-                .collect()
-        };
+                .order_by(T::id_column(), Order::Desc);
+        }
+        for (expr, direction, nulls) in order {
+            select = select.order_by_with_nulls(expr, direction, nulls);
+        }
+        let items = select
+            .offset(offset)
+            .limit(limit)
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(T::stored)
+            .collect();
         Ok(Page { items, total })
     }
 
