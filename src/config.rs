@@ -38,6 +38,10 @@ pub struct Config {
     #[arg(long, env = "TMF635_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Refuse usage status changes that make no sense (e.g. out of `billed`) with 409.
+    #[arg(long, env = "TMF635_ENFORCE_USAGE_LIFECYCLE", default_value_t = false)]
+    pub enforce_usage_lifecycle: bool,
+
     /// Most database connections this instance opens.
     #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

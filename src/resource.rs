@@ -31,3 +31,19 @@ impl ResourceKind {
         }
     }
 }
+
+/// The usage lifecycle the optional check enforces (`TMF635_ENFORCE_USAGE_LIFECYCLE`): a usage
+/// is received, may be guided, is rated (and re-rated) and finally billed; rejected and
+/// recycled usages can be taken up again. Nothing leaves `billed`. Staying put is always allowed.
+pub fn usage_transition_allowed(from: &str, to: &str) -> bool {
+    from == to
+        || matches!(
+            (from, to),
+            ("received", "guided" | "rated" | "rejected" | "recycled")
+                | ("guided", "rated" | "rejected" | "recycled")
+                | ("rated", "rerated" | "billed" | "rejected" | "recycled")
+                | ("rerated", "rerated" | "billed" | "rejected" | "recycled")
+                | ("rejected", "recycled")
+                | ("recycled", "received" | "guided" | "rated" | "rejected")
+        )
+}

@@ -18,7 +18,7 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
          \x20   use super::models;\n\
          \x20   use crate::model::document::Document;\n\
          \x20   use crate::model::scalar::Integer;\n\
-         \x20   use poem_openapi::param::{Path, Query};\n\
+         \x20   use poem_openapi::param::{Header, Path, Query};\n\
          \x20   use poem_openapi::payload::Json;\n\n",
     );
     out.push_str(&tags(spec)?);
@@ -111,6 +111,42 @@ fn json_schema(content_holder: &Value) -> Result<Option<&Value>, String> {
     }
 }
 
+/// The content types of a PATCH that takes both JSON Merge Patch and JSON Patch.
+const PATCH_TYPES: [&str; 3] = [
+    "application/merge-patch+json",
+    "application/json",
+    "application/json-patch+json",
+];
+
+/// A request body offered as merge patch and JSON Patch becomes `PatchRequest<Update, Op>`.
+fn patch_request(body: &Value) -> Result<Option<String>, String> {
+    let Some(content) = body.get("content").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    if content.len() == 1 {
+        return Ok(None);
+    }
+    let mut types: Vec<&str> = content.keys().map(String::as_str).collect();
+    types.sort_unstable();
+    let mut expected = PATCH_TYPES.to_vec();
+    expected.sort_unstable();
+    if types != expected {
+        return Err(format!("unsupported request content types {types:?}"));
+    }
+    let update = field_type(&content[PATCH_TYPES[0]]["schema"])?;
+    if field_type(&content[PATCH_TYPES[1]]["schema"])? != update {
+        return Err("merge patch and JSON bodies must share one schema".into());
+    }
+    let operations = field_type(&content[PATCH_TYPES[2]]["schema"])?;
+    let operation = operations
+        .strip_prefix("Vec<")
+        .and_then(|t| t.strip_suffix('>'))
+        .ok_or("a JSON Patch body is an array of operations")?;
+    Ok(Some(format!(
+        "crate::model::patch::PatchRequest<models::{update}, models::{operation}>"
+    )))
+}
+
 fn response_enum(id: &str, op: &Value) -> Result<String, String> {
     let mut out = String::from("    #[derive(poem_openapi::ApiResponse)]\n");
     out.push_str(&format!("    pub enum {}Response {{\n", pascal(id)));
@@ -176,6 +212,7 @@ fn operation(path: &str, method: &str, id: &str, op: &Value) -> Result<String, S
         let wrapper = match param["in"].as_str() {
             Some("path") => "Path",
             Some("query") => "Query",
+            Some("header") => "Header",
             other => return Err(format!("parameter {name}: unsupported location {other:?}")),
         };
         let ty = if required {
@@ -191,9 +228,17 @@ fn operation(path: &str, method: &str, id: &str, op: &Value) -> Result<String, S
         args.push(format!("{ident}.0"));
     }
     if let Some(body) = op.get("requestBody") {
-        let schema = json_schema(body)?.ok_or("request body without JSON content")?;
-        params.push(format!("body: {}", payload_type(schema)?));
-        args.push("body.0".into());
+        match patch_request(body)? {
+            Some(ty) => {
+                params.push(format!("body: {ty}"));
+                args.push("body".into());
+            }
+            None => {
+                let schema = json_schema(body)?.ok_or("request body without JSON content")?;
+                params.push(format!("body: {}", payload_type(schema)?));
+                args.push("body.0".into());
+            }
+        }
     }
     out.push_str(&format!(
         "        async fn {}(&self, {}) -> poem::Result<{}Response> {{\n",

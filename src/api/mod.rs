@@ -20,6 +20,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub default_limit: u64,
     pub max_limit: u64,
+    pub enforce_usage_lifecycle: bool,
 }
 
 impl From<&Config> for Settings {
@@ -31,6 +32,7 @@ impl From<&Config> for Settings {
                 .map(|u| u.trim_end_matches('/').to_string()),
             default_limit: config.default_limit,
             max_limit: config.max_limit.max(1),
+            enforce_usage_lifecycle: config.enforce_usage_lifecycle,
         }
     }
 }

@@ -6,6 +6,7 @@ use super::representation::{href, link_header, paging, resource_body};
 use super::Handlers;
 use crate::error::Error;
 use crate::model::document::Document;
+use crate::model::patch::Patch;
 use crate::model::scalar::Integer;
 use crate::query::{self, FieldSelection};
 use crate::store::{StoredResource, Table};
@@ -42,6 +43,18 @@ fn fields<T: Table>(fields: Option<&str>) -> Result<Option<FieldSelection>, Erro
 }
 
 impl Handlers {
+    fn versioned<T: Table, M>(
+        &self,
+        request: &Request,
+        row: &StoredResource,
+        fields: Option<&FieldSelection>,
+    ) -> Versioned<M> {
+        Versioned {
+            body: self.body::<T, M>(request, row, fields),
+            etag: etag(row.revision),
+        }
+    }
+
     fn body<T: Table, M>(
         &self,
         request: &Request,
@@ -98,7 +111,7 @@ impl Handlers {
         request: &Request,
         body: Document<C>,
         complete: impl Fn(&mut Map<String, Value>),
-    ) -> Result<Document<M>, Error>
+    ) -> Result<Versioned<M>, Error>
     where
         T: Table,
         M: ParseFromJSON,
@@ -118,7 +131,7 @@ impl Handlers {
         complete(&mut document);
         let document = checked::<M>(document)?;
         let row = self.store.create::<T>(document).await?;
-        Ok(self.body::<T, M>(request, &row, None))
+        Ok(self.versioned::<T, M>(request, &row, None))
     }
 
     pub(super) async fn retrieve_resource<T, M>(
@@ -126,57 +139,118 @@ impl Handlers {
         request: &Request,
         id: &str,
         fields_param: Option<String>,
-    ) -> Result<Document<M>, Error>
+    ) -> Result<Versioned<M>, Error>
     where
         T: Table,
     {
         let selection = fields::<T>(fields_param.as_deref())?;
         let row = self.store.find::<T>(id).await?;
-        Ok(self.body::<T, M>(request, &row, selection.as_ref()))
+        Ok(self.versioned::<T, M>(request, &row, selection.as_ref()))
     }
 
-    /// JSON Merge Patch (RFC 7396): objects merge, arrays are replaced, null removes. The result
-    /// must still be a valid resource.
-    pub(super) async fn patch_resource<T, M, U>(
+    /// Applies a merge patch or JSON Patch; `check(before, after)` may refuse the change or
+    /// complete it (e.g. move `lastUpdate`). The result must still be a valid resource, and
+    /// `If-Match` must name the version the patch is applied to.
+    pub(super) async fn patch_resource<T, M>(
         &self,
         request: &Request,
         id: &str,
-        patch: Document<U>,
-        complete: impl Fn(&mut Map<String, Value>),
-    ) -> Result<Document<M>, Error>
+        if_match: Option<String>,
+        patch: Patch,
+        check: impl Fn(&Map<String, Value>, &mut Map<String, Value>) -> Result<(), Error>,
+    ) -> Result<Versioned<M>, Error>
     where
         T: Table,
         M: ParseFromJSON,
     {
-        let patch = patch.into_json();
-        if let Some(owned) = SERVER_OWNED.iter().find(|k| patch.contains_key(**k)) {
-            return Err(Error::BadRequest(format!(
-                "{owned} is set by the server and cannot be patched"
-            )));
+        if let Patch::Merge(merge) = &patch {
+            if let Some(owned) = SERVER_OWNED.iter().find(|k| merge.contains_key(**k)) {
+                return Err(Error::BadRequest(format!(
+                    "{owned} is set by the server and cannot be patched"
+                )));
+            }
         }
-        let patch = Value::Object(patch);
+        let expected = if_match.as_deref().and_then(parse_if_match);
         let row = self
             .store
-            .update::<T, _>(id, None, |current| {
-                let mut merged = Value::Object(current.clone());
-                json_patch::merge(&mut merged, &patch);
-                let Value::Object(mut merged) = merged else {
-                    return Err(Error::Internal(
-                        "merge patch changed the document type".into(),
-                    ));
-                };
-                complete(&mut merged);
-                checked::<M>(merged)
+            .update::<T, _>(id, expected.as_deref(), |current| {
+                let mut changed = apply_patch(current, &patch)?;
+                for owned in SERVER_OWNED {
+                    if changed.get(*owned) != current.get(*owned) {
+                        return Err(Error::BadRequest(format!(
+                            "{owned} is set by the server and cannot be patched"
+                        )));
+                    }
+                }
+                check(current, &mut changed)?;
+                checked::<M>(changed)
             })
             .await?;
-        Ok(self.body::<T, M>(request, &row, None))
+        Ok(self.versioned::<T, M>(request, &row, None))
     }
 
-    pub(super) async fn delete_resource<T>(&self, id: &str) -> Result<(), Error>
+    pub(super) async fn delete_resource<T>(
+        &self,
+        id: &str,
+        if_match: Option<String>,
+    ) -> Result<(), Error>
     where
         T: Table,
     {
-        self.store.delete::<T>(id, None).await
+        let expected = if_match.as_deref().and_then(parse_if_match);
+        self.store.delete::<T>(id, expected.as_deref()).await
+    }
+}
+
+/// A resource body with its ETag.
+pub struct Versioned<M> {
+    pub body: Document<M>,
+    pub etag: String,
+}
+
+/// The ETag of a revision: strong, as If-Match compares strongly.
+fn etag(revision: i64) -> String {
+    format!("\"{revision}\"")
+}
+
+/// The revisions an `If-Match` header accepts: None for `*` (any), else the listed strong
+/// ETags (a weak or foreign tag matches nothing, so the write answers 412).
+fn parse_if_match(header: &str) -> Option<Vec<i64>> {
+    if header.trim() == "*" {
+        return None;
+    }
+    Some(
+        header
+            .split(',')
+            .filter_map(|tag| {
+                tag.trim()
+                    .strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .and_then(|t| t.parse().ok())
+            })
+            .collect(),
+    )
+}
+
+fn apply_patch(current: &Map<String, Value>, patch: &Patch) -> Result<Map<String, Value>, Error> {
+    let mut document = Value::Object(current.clone());
+    match patch {
+        Patch::Merge(merge) => json_patch::merge(&mut document, &Value::Object(merge.clone())),
+        Patch::Json(operations) => {
+            json_patch::patch(&mut document, operations).map_err(|e| match e.kind {
+                json_patch::PatchErrorKind::TestFailed => Error::Conflict(format!(
+                    "JSON Patch test failed at operation {}: nothing was changed",
+                    e.operation
+                )),
+                _ => Error::Unprocessable(format!("JSON Patch does not apply: {e}")),
+            })?
+        }
+    }
+    match document {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::BadRequest(
+            "the patched resource is not a JSON object".into(),
+        )),
     }
 }
 

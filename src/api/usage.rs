@@ -1,16 +1,20 @@
 //! `/usage`: the operations on usages.
 
 use super::Handlers;
+use crate::error::Error;
 use crate::generated::endpoints::{
     CreateUsageResponse, DeleteUsageResponse, ListUsageResponse, PatchUsageResponse,
     RetrieveUsageResponse,
 };
-use crate::generated::models::{Usage, UsageCreate, UsageUpdate};
+use crate::generated::models::{JsonPatchOperation, Usage, UsageCreate, UsageUpdate};
 use crate::model::document::Document;
+use crate::model::patch::PatchRequest;
 use crate::model::scalar::Integer;
+use crate::resource::usage_transition_allowed;
 use entity::usage::Entity as UsageTable;
 use poem::Request;
 use poem_openapi::payload::Json;
+use serde_json::{Map, Value};
 
 impl Handlers {
     pub async fn list_usage(
@@ -39,7 +43,10 @@ impl Handlers {
         let usage = self
             .create_resource::<UsageTable, Usage, _>(request, body, |_| {})
             .await?;
-        Ok(CreateUsageResponse::Created(Json(usage)))
+        Ok(CreateUsageResponse::Created(
+            Json(usage.body),
+            Some(usage.etag),
+        ))
     }
 
     pub async fn retrieve_usage(
@@ -51,27 +58,58 @@ impl Handlers {
         let usage = self
             .retrieve_resource::<UsageTable, Usage>(request, &id, fields)
             .await?;
-        Ok(RetrieveUsageResponse::Ok(Json(usage)))
+        Ok(RetrieveUsageResponse::Ok(
+            Json(usage.body),
+            Some(usage.etag),
+        ))
     }
 
     pub async fn patch_usage(
         &self,
         request: &Request,
         id: String,
-        body: Document<UsageUpdate>,
+        if_match: Option<String>,
+        body: PatchRequest<UsageUpdate, JsonPatchOperation>,
     ) -> poem::Result<PatchUsageResponse> {
+        let enforce = self.settings.enforce_usage_lifecycle;
         let usage = self
-            .patch_resource::<UsageTable, Usage, _>(request, &id, body, |_| {})
+            .patch_resource::<UsageTable, Usage>(
+                request,
+                &id,
+                if_match,
+                body.patch,
+                |before, after| check_lifecycle(enforce, before, after),
+            )
             .await?;
-        Ok(PatchUsageResponse::Ok(Json(usage)))
+        Ok(PatchUsageResponse::Ok(Json(usage.body), Some(usage.etag)))
     }
 
     pub async fn delete_usage(
         &self,
         _request: &Request,
         id: String,
+        if_match: Option<String>,
     ) -> poem::Result<DeleteUsageResponse> {
-        self.delete_resource::<UsageTable>(&id).await?;
+        self.delete_resource::<UsageTable>(&id, if_match).await?;
         Ok(DeleteUsageResponse::NoContent)
+    }
+}
+
+/// With the lifecycle check on, refuses a status change the usage lifecycle does not allow.
+fn check_lifecycle(
+    enforce: bool,
+    before: &Map<String, Value>,
+    after: &mut Map<String, Value>,
+) -> Result<(), Error> {
+    let status = |doc: &Map<String, Value>| {
+        doc.get("status")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    match (enforce, status(before), status(after)) {
+        (true, Some(from), Some(to)) if !usage_transition_allowed(&from, &to) => Err(
+            Error::Conflict(format!("a usage cannot go from status {from} to {to}")),
+        ),
+        _ => Ok(()),
     }
 }

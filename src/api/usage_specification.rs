@@ -7,9 +7,10 @@ use crate::generated::endpoints::{
     RetrieveUsageSpecificationResponse,
 };
 use crate::generated::models::{
-    UsageSpecification, UsageSpecificationCreate, UsageSpecificationUpdate,
+    JsonPatchOperation, UsageSpecification, UsageSpecificationCreate, UsageSpecificationUpdate,
 };
 use crate::model::document::Document;
+use crate::model::patch::PatchRequest;
 use crate::model::scalar::Integer;
 use chrono::{SecondsFormat, Utc};
 use entity::usage_specification::Entity as SpecificationTable;
@@ -69,9 +70,10 @@ impl Handlers {
                 stamp_if_absent,
             )
             .await?;
-        Ok(CreateUsageSpecificationResponse::Created(Json(
-            specification,
-        )))
+        Ok(CreateUsageSpecificationResponse::Created(
+            Json(specification.body),
+            Some(specification.etag),
+        ))
     }
 
     pub async fn retrieve_usage_specification(
@@ -83,27 +85,45 @@ impl Handlers {
         let specification = self
             .retrieve_resource::<SpecificationTable, UsageSpecification>(request, &id, fields)
             .await?;
-        Ok(RetrieveUsageSpecificationResponse::Ok(Json(specification)))
+        Ok(RetrieveUsageSpecificationResponse::Ok(
+            Json(specification.body),
+            Some(specification.etag),
+        ))
     }
 
     pub async fn patch_usage_specification(
         &self,
         request: &Request,
         id: String,
-        body: Document<UsageSpecificationUpdate>,
+        if_match: Option<String>,
+        body: PatchRequest<UsageSpecificationUpdate, JsonPatchOperation>,
     ) -> poem::Result<PatchUsageSpecificationResponse> {
         let specification = self
-            .patch_resource::<SpecificationTable, UsageSpecification, _>(request, &id, body, stamp)
+            .patch_resource::<SpecificationTable, UsageSpecification>(
+                request,
+                &id,
+                if_match,
+                body.patch,
+                |_, after| {
+                    stamp(after);
+                    Ok(())
+                },
+            )
             .await?;
-        Ok(PatchUsageSpecificationResponse::Ok(Json(specification)))
+        Ok(PatchUsageSpecificationResponse::Ok(
+            Json(specification.body),
+            Some(specification.etag),
+        ))
     }
 
     pub async fn delete_usage_specification(
         &self,
         _request: &Request,
         id: String,
+        if_match: Option<String>,
     ) -> poem::Result<DeleteUsageSpecificationResponse> {
-        self.delete_resource::<SpecificationTable>(&id).await?;
+        self.delete_resource::<SpecificationTable>(&id, if_match)
+            .await?;
         Ok(DeleteUsageSpecificationResponse::NoContent)
     }
 }

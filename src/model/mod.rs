@@ -1,4 +1,5 @@
 //! Hand-written building blocks the generated API code (`crate::generated`) is made of.
 
 pub mod document;
+pub mod patch;
 pub mod scalar;

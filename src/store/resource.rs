@@ -112,7 +112,7 @@ impl Store {
     pub async fn update<T, F>(
         &self,
         id: &str,
-        expected_revision: Option<i64>,
+        expected_revision: Option<&[i64]>,
         change: F,
     ) -> Result<StoredResource, Error>
     where
@@ -152,7 +152,7 @@ impl Store {
         )))
     }
 
-    pub async fn delete<T>(&self, id: &str, expected_revision: Option<i64>) -> Result<(), Error>
+    pub async fn delete<T>(&self, id: &str, expected_revision: Option<&[i64]>) -> Result<(), Error>
     where
         T: Table,
     {
@@ -179,12 +179,14 @@ impl Store {
     }
 }
 
-fn check_revision(current: &StoredResource, expected: Option<i64>) -> Result<(), Error> {
+fn check_revision(current: &StoredResource, expected: Option<&[i64]>) -> Result<(), Error> {
     match expected {
-        Some(revision) if revision != current.revision => Err(Error::PreconditionFailed(format!(
-            "the resource has changed since it was read (If-Match does not match revision {})",
-            current.revision
-        ))),
+        Some(revisions) if !revisions.contains(&current.revision) => {
+            Err(Error::PreconditionFailed(format!(
+                "the resource has changed since it was read (If-Match does not match revision {})",
+                current.revision
+            )))
+        }
         _ => Ok(()),
     }
 }
