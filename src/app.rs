@@ -4,6 +4,8 @@
 use crate::api::{Handlers, Settings, BASE_PATH};
 use crate::config::Config;
 use crate::error::into_tmf_response;
+use crate::events::callback::CallbackClient;
+use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::UsageManagementApi;
 use crate::query::schema::API_DOCUMENT;
 use crate::store::Store;
@@ -17,6 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// The OpenAPI service: title, version and description come from the document in `api/`.
 fn openapi_service(handlers: Handlers) -> OpenApiService<UsageManagementApi, ()> {
@@ -33,8 +36,12 @@ fn openapi_service(handlers: Handlers) -> OpenApiService<UsageManagementApi, ()>
 }
 
 /// The whole HTTP application on a connected store.
-pub fn routes(store: Store, config: &Config) -> impl Endpoint<Output = poem::Response> {
-    let api = openapi_service(Handlers::new(store, Settings::from(config)));
+pub fn routes(
+    store: Store,
+    callbacks: CallbackClient,
+    config: &Config,
+) -> impl Endpoint<Output = poem::Response> {
+    let api = openapi_service(Handlers::new(store, callbacks, Settings::from(config)));
     let ui = api.swagger_ui();
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
@@ -104,22 +111,47 @@ async fn limit_body<E: Endpoint>(
         .map(IntoResponse::into_response)
 }
 
-/// A server bound to its address, ready to run.
+/// A server bound to its address, ready to run, with its delivery worker.
 pub struct App {
     acceptor: poem::listener::TcpAcceptor,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
+    store: Store,
+    worker: Option<Worker>,
+}
+
+fn worker_settings(config: &Config) -> WorkerSettings {
+    let callback_timeout = Duration::from_millis(config.callback_timeout_ms);
+    WorkerSettings {
+        poll: Duration::from_millis(config.delivery_poll_ms.max(10)),
+        max_attempts: config.delivery_max_attempts.max(1),
+        backoff_initial: Duration::from_millis(config.delivery_backoff_ms),
+        backoff_max: Duration::from_millis(config.delivery_backoff_max_ms),
+        // A lease outlives the slowest callback by a wide margin, so no other instance
+        // takes a delivery while it is still being sent.
+        lease: callback_timeout * 3 + Duration::from_secs(30),
+        concurrency: config.delivery_concurrency.max(1),
+    }
 }
 
 impl App {
     /// Connects the database (running migrations) and binds the listen address.
     pub async fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
         let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+        let callbacks = CallbackClient::new(
+            Duration::from_millis(config.callback_timeout_ms),
+            config.callback_allowed_hosts.clone(),
+        )?;
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()
             .await?;
+        let worker = config
+            .delivery_enabled
+            .then(|| Worker::new(store.clone(), callbacks.clone(), worker_settings(config)));
         Ok(App {
             acceptor,
-            endpoint: routes(store, config).boxed(),
+            endpoint: routes(store.clone(), callbacks, config).boxed(),
+            store,
+            worker,
         })
     }
 
@@ -131,11 +163,27 @@ impl App {
             .find_map(|a| a.as_socket_addr().copied())
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// Serves until `shutdown` completes, then lets requests in flight and the delivery in
+    /// progress finish (undelivered events stay queued for the next start).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(Duration::from_secs(10)))
-            .await
+        let (stop, stopped) = watch::channel(false);
+        let worker = self
+            .worker
+            .map(|w| tokio::spawn(w.run(self.store.changes(), stopped)));
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                self.endpoint,
+                async move {
+                    shutdown.await;
+                    let _ = stop.send(true);
+                },
+                Some(Duration::from_secs(10)),
+            )
+            .await;
+        if let Some(worker) = worker {
+            let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
+        }
+        result
     }
 }
 

@@ -42,6 +42,43 @@ pub struct Config {
     #[arg(long, env = "TMF635_ENFORCE_USAGE_LIFECYCLE", default_value_t = false)]
     pub enforce_usage_lifecycle: bool,
 
+    /// Deliver events to subscribers from this instance (every instance may: they share the
+    /// queue without delivering an event twice at the same time).
+    #[arg(long, env = "TMF635_DELIVERY_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub delivery_enabled: bool,
+
+    /// How often, in milliseconds, the delivery queue is checked when nothing wakes it.
+    #[arg(long, env = "TMF635_DELIVERY_POLL_MS", default_value_t = 200)]
+    pub delivery_poll_ms: u64,
+
+    /// Attempts before a delivery is moved to the dead letters (listed and re-driven on /hub).
+    #[arg(long, env = "TMF635_DELIVERY_MAX_ATTEMPTS", default_value_t = 10)]
+    pub delivery_max_attempts: i32,
+
+    /// First retry delay in milliseconds; it doubles per attempt (with jitter) up to the max.
+    #[arg(long, env = "TMF635_DELIVERY_BACKOFF_MS", default_value_t = 500)]
+    pub delivery_backoff_ms: u64,
+
+    /// Longest retry delay in milliseconds.
+    #[arg(
+        long,
+        env = "TMF635_DELIVERY_BACKOFF_MAX_MS",
+        default_value_t = 300_000
+    )]
+    pub delivery_backoff_max_ms: u64,
+
+    /// Time limit of one callback, in milliseconds.
+    #[arg(long, env = "TMF635_CALLBACK_TIMEOUT_MS", default_value_t = 5_000)]
+    pub callback_timeout_ms: u64,
+
+    /// Deliveries in flight at once from this instance (to different subscribers).
+    #[arg(long, env = "TMF635_DELIVERY_CONCURRENCY", default_value_t = 16)]
+    pub delivery_concurrency: u64,
+
+    /// Comma-separated hosts callbacks may point at; empty allows any host.
+    #[arg(long, env = "TMF635_CALLBACK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub callback_allowed_hosts: Vec<String>,
+
     /// Most database connections this instance opens.
     #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

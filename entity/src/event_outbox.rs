@@ -1,19 +1,25 @@
 //! The transactional outbox: one row per event, written in the same transaction as the change
-//! it reports, so a committed change always has its event. Delivery reads from here.
+//! it reports, so a committed change always has its event. The dispatcher fans each row out to
+//! the matching subscriptions (`delivery`) and marks it dispatched.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "event_outbox")]
 pub struct Model {
+    /// Commit-ordered enough for per-resource order: a resource's later change always gets a
+    /// higher number (its transaction starts after the earlier one committed).
+    #[sea_orm(primary_key)]
+    pub seq: i64,
     /// The event's `eventId`.
-    #[sea_orm(primary_key, auto_increment = false)]
+    #[sea_orm(unique)]
     pub id: String,
     pub event_type: String,
     /// `usage` or `usageSpecification`.
     pub resource_type: String,
     pub resource_id: String,
     pub event_time: DateTimeUtc,
-    /// The whole event as it will be POSTed to listeners.
+    pub dispatched: bool,
+    /// The whole event as it is POSTed to listeners.
     #[sea_orm(column_type = "JsonBinary")]
     pub payload: Json,
 }

@@ -58,12 +58,43 @@ enum ReceivedEvent {
 #[derive(DeriveIden, Clone, Copy)]
 enum EventOutbox {
     Table,
+    Seq,
     Id,
+    Dispatched,
     EventType,
     ResourceType,
     ResourceId,
     EventTime,
     Payload,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Delivery {
+    Table,
+    Id,
+    SubscriptionId,
+    OutboxSeq,
+    EventId,
+    EventType,
+    Status,
+    Attempts,
+    NextAttemptAt,
+    LeaseOwner,
+    LeaseUntil,
+    LastError,
+    CreatedAt,
+    DeliveredAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum DeliveryAttempt {
+    Table,
+    Id,
+    DeliveryId,
+    AttemptedAt,
+    HttpStatus,
+    Error,
+    DurationMs,
 }
 
 /// `CREATE INDEX name ON table (columns...)`.
@@ -191,26 +222,92 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(EventOutbox::Table)
                     .if_not_exists()
-                    .col(string(EventOutbox::Id).primary_key())
+                    .col(big_integer(EventOutbox::Seq).primary_key().auto_increment())
+                    .col(string_uniq(EventOutbox::Id))
                     .col(string(EventOutbox::EventType))
                     .col(string(EventOutbox::ResourceType))
                     .col(string(EventOutbox::ResourceId))
                     .col(timestamp_with_time_zone(EventOutbox::EventTime))
+                    .col(boolean(EventOutbox::Dispatched).default(false))
                     .col(json_binary(EventOutbox::Payload))
                     .to_owned(),
             )
             .await?;
         manager
             .create_index(index(
-                "idx_event_outbox_time",
+                "idx_event_outbox_pending",
                 EventOutbox::Table,
-                &[EventOutbox::EventTime],
+                &[EventOutbox::Dispatched, EventOutbox::Seq],
+            ))
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(Delivery::Table)
+                    .if_not_exists()
+                    .col(string(Delivery::Id).primary_key())
+                    .col(string(Delivery::SubscriptionId))
+                    .col(big_integer(Delivery::OutboxSeq))
+                    .col(string(Delivery::EventId))
+                    .col(string(Delivery::EventType))
+                    .col(string(Delivery::Status))
+                    .col(integer(Delivery::Attempts))
+                    .col(timestamp_with_time_zone(Delivery::NextAttemptAt))
+                    .col(string_null(Delivery::LeaseOwner))
+                    .col(timestamp_with_time_zone_null(Delivery::LeaseUntil))
+                    .col(text_null(Delivery::LastError))
+                    .col(timestamp_with_time_zone(Delivery::CreatedAt))
+                    .col(timestamp_with_time_zone_null(Delivery::DeliveredAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "idx_delivery_queue",
+                Delivery::Table,
+                &[
+                    Delivery::SubscriptionId,
+                    Delivery::Status,
+                    Delivery::OutboxSeq,
+                ],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "idx_delivery_due",
+                Delivery::Table,
+                &[Delivery::Status, Delivery::NextAttemptAt],
+            ))
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(DeliveryAttempt::Table)
+                    .if_not_exists()
+                    .col(string(DeliveryAttempt::Id).primary_key())
+                    .col(string(DeliveryAttempt::DeliveryId))
+                    .col(timestamp_with_time_zone(DeliveryAttempt::AttemptedAt))
+                    .col(integer_null(DeliveryAttempt::HttpStatus))
+                    .col(text_null(DeliveryAttempt::Error))
+                    .col(big_integer(DeliveryAttempt::DurationMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "idx_delivery_attempt_delivery",
+                DeliveryAttempt::Table,
+                &[DeliveryAttempt::DeliveryId],
             ))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            DeliveryAttempt::Table.into_iden(),
+            Delivery::Table.into_iden(),
             EventOutbox::Table.into_iden(),
             ReceivedEvent::Table.into_iden(),
             Hub::Table.into_iden(),

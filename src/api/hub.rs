@@ -1,25 +1,55 @@
-//! `/hub`: subscriptions to this server's events.
+//! `/hub`: subscriptions to this server's events, and (extensions) what was delivered to them.
 
+use super::representation::paging;
 use super::Handlers;
 use crate::error::Error;
-use crate::generated::endpoints::{RegisterListenerResponse, UnregisterListenerResponse};
-use crate::generated::models::{EventSubscription, EventSubscriptionInput};
+use crate::events::subscription_query::SubscriptionQuery;
+use crate::generated::endpoints::{
+    ListHubDeliveryResponse, ListHubResponse, RedriveHubResponse, RegisterListenerResponse,
+    RetrieveHubResponse, UnregisterListenerResponse,
+};
+use crate::generated::models::{
+    EventDelivery, EventSubscription, EventSubscriptionInput, RedriveResult,
+};
 use crate::model::document::Document;
-use crate::query;
+use crate::model::scalar::Integer;
+use chrono::SecondsFormat;
+use entity::{delivery, hub};
 use poem::Request;
 use poem_openapi::payload::Json;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-/// Callbacks are called by this server: only plain http(s) URLs with a host are accepted.
-fn check_callback(callback: &str) -> Result<(), Error> {
-    let url = url::Url::parse(callback)
-        .map_err(|e| Error::BadRequest(format!("callback {callback:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::BadRequest(format!(
-            "callback {callback:?} must be an http or https URL with a host"
-        )));
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
     }
-    Ok(())
+}
+
+fn subscription_body(subscription: hub::Model) -> Document<EventSubscription> {
+    let mut body = json!({"id": subscription.id, "callback": subscription.callback});
+    if let Some(query) = subscription.query {
+        body["query"] = Value::String(query);
+    }
+    Document::from_json(object(body))
+}
+
+fn delivery_body(d: delivery::Model) -> Document<EventDelivery> {
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut body = json!({
+        "id": d.id, "eventId": d.event_id, "eventType": d.event_type, "status": d.status,
+        "attempts": d.attempts, "createdAt": time(d.created_at),
+    });
+    if d.status == crate::store::delivery::PENDING {
+        body["nextAttemptAt"] = Value::String(time(d.next_attempt_at));
+    }
+    if let Some(error) = d.last_error {
+        body["lastError"] = Value::String(error);
+    }
+    if let Some(at) = d.delivered_at {
+        body["deliveredAt"] = Value::String(time(at));
+    }
+    Document::from_json(object(body))
 }
 
 impl Handlers {
@@ -34,26 +64,20 @@ impl Handlers {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        check_callback(&callback)?;
+        self.callbacks
+            .check(&callback)
+            .map_err(|e| Error::BadRequest(format!("callback: {e}")))?;
         let query = body
             .get("query")
             .and_then(Value::as_str)
-            .map(str::to_string);
+            .map(str::to_string)
+            .filter(|q| !q.trim().is_empty());
         if let Some(q) = &query {
-            query::filter::parse(q, &[]).map_err(|e| Error::BadRequest(format!("query: {e}")))?;
+            SubscriptionQuery::parse(q)?;
         }
         let subscription = self.store.create_subscription(callback, query).await?;
-        let mut answer = json!({"id": subscription.id, "callback": subscription.callback});
-        if let Some(q) = subscription.query {
-            answer["query"] = Value::String(q);
-        }
-        let Value::Object(answer) = answer else {
-            unreachable!("json! of an object literal is an object")
-        };
-        Ok(RegisterListenerResponse::Created(Json(Document::<
-            EventSubscription,
-        >::from_json(
-            answer
+        Ok(RegisterListenerResponse::Created(Json(subscription_body(
+            subscription,
         ))))
     }
 
@@ -64,5 +88,63 @@ impl Handlers {
     ) -> poem::Result<UnregisterListenerResponse> {
         self.store.delete_subscription(&id).await?;
         Ok(UnregisterListenerResponse::NoContent)
+    }
+
+    pub async fn list_hub(&self, _request: &Request) -> poem::Result<ListHubResponse> {
+        let subscriptions = self.store.subscriptions().await?;
+        Ok(ListHubResponse::Ok(Json(
+            subscriptions.into_iter().map(subscription_body).collect(),
+        )))
+    }
+
+    pub async fn retrieve_hub(
+        &self,
+        _request: &Request,
+        id: String,
+    ) -> poem::Result<RetrieveHubResponse> {
+        let subscription = self.store.subscription(&id).await?;
+        Ok(RetrieveHubResponse::Ok(Json(subscription_body(
+            subscription,
+        ))))
+    }
+
+    pub async fn list_hub_delivery(
+        &self,
+        _request: &Request,
+        id: String,
+        status: Option<String>,
+        offset: Option<Integer>,
+        limit: Option<Integer>,
+    ) -> poem::Result<ListHubDeliveryResponse> {
+        use crate::store::delivery::{DEAD, DELIVERED, PENDING};
+        if let Some(s) = &status {
+            if ![PENDING, DELIVERED, DEAD].contains(&s.as_str()) {
+                return Err(Error::BadRequest(format!(
+                    "status must be pending, delivered or dead, not {s:?}"
+                ))
+                .into());
+            }
+        }
+        self.store.subscription(&id).await?;
+        let (offset, limit) = paging(&self.settings, offset, limit)?;
+        let deliveries = self
+            .store
+            .deliveries(&id, status.as_deref(), offset, limit)
+            .await?;
+        Ok(ListHubDeliveryResponse::Ok(Json(
+            deliveries.into_iter().map(delivery_body).collect(),
+        )))
+    }
+
+    pub async fn redrive_hub(
+        &self,
+        _request: &Request,
+        id: String,
+    ) -> poem::Result<RedriveHubResponse> {
+        self.store.subscription(&id).await?;
+        let redriven = self.store.redrive(&id).await?;
+        Ok(RedriveHubResponse::Ok(Json(
+            Document::<RedriveResult>::from_json(object(json!({ "redriven": redriven }))),
+        )))
     }
 }

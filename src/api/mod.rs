@@ -10,6 +10,7 @@ mod usage;
 mod usage_specification;
 
 use crate::config::Config;
+use crate::events::callback::CallbackClient;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -41,13 +42,15 @@ impl From<&Config> for Settings {
 /// per operationId; the methods live in the file of their resource.
 pub struct Handlers {
     store: Store,
+    callbacks: CallbackClient,
     settings: Arc<Settings>,
 }
 
 impl Handlers {
-    pub fn new(store: Store, settings: Settings) -> Self {
+    pub fn new(store: Store, callbacks: CallbackClient, settings: Settings) -> Self {
         Handlers {
             store,
+            callbacks,
             settings: Arc::new(settings),
         }
     }

@@ -3,8 +3,10 @@
 use super::Store;
 use crate::error::Error;
 use chrono::Utc;
-use entity::hub;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use entity::{delivery, hub};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 
 impl Store {
     pub async fn create_subscription(
@@ -29,16 +31,40 @@ impl Store {
         Ok(model)
     }
 
+    pub async fn subscriptions(&self) -> Result<Vec<hub::Model>, Error> {
+        Ok(hub::Entity::find()
+            .order_by_asc(hub::Column::CreatedAt)
+            .order_by_asc(hub::Column::Id)
+            .all(self.db())
+            .await?)
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<hub::Model, Error> {
+        hub::Entity::find_by_id(id.to_string())
+            .one(self.db())
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                resource: "hub",
+                id: id.to_string(),
+            })
+    }
+
+    /// Removes a subscription and what was still queued for it: no further deliveries.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), Error> {
-        let deleted = hub::Entity::delete_by_id(id.to_string())
-            .exec(self.db())
-            .await?;
+        let txn = self.db().begin().await?;
+        let deleted = hub::Entity::delete_by_id(id.to_string()).exec(&txn).await?;
         if deleted.rows_affected == 0 {
+            txn.rollback().await?;
             return Err(Error::NotFound {
                 resource: "hub",
                 id: id.to_string(),
             });
         }
+        delivery::Entity::delete_many()
+            .filter(delivery::Column::SubscriptionId.eq(id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Persistence with sea-orm: one module per table, no HTTP types. Every write that changes a
 //! resource writes its events to the outbox in the same transaction.
 
+pub mod delivery;
 mod hub;
 mod outbox;
 mod received_event;
@@ -14,11 +15,15 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
 };
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Notified after every committed change, so the local delivery worker wakes at once.
+    changes: Arc<Notify>,
 }
 
 impl Store {
@@ -42,11 +47,23 @@ impl Store {
             });
         let db = Database::connect(options).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            changes: Arc::new(Notify::new()),
+        })
     }
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Completes (once) after the next committed change of a resource.
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changes.clone()
+    }
+
+    pub(crate) fn changed(&self) {
+        self.changes.notify_one();
     }
 
     pub fn backend(&self) -> DatabaseBackend {

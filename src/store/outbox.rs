@@ -2,14 +2,19 @@
 
 use crate::events::Event;
 use entity::event_outbox;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ConnectionTrait, DbErr, EntityTrait,
+};
 
 pub async fn insert<C: ConnectionTrait>(db: &C, events: Vec<Event>) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
     let rows = events.into_iter().map(|e| event_outbox::ActiveModel {
+        seq: NotSet,
         id: Set(e.id),
+        dispatched: Set(false),
         event_type: Set(e.event_type),
         resource_type: Set(e.kind.name().to_string()),
         resource_id: Set(e.resource_id),

@@ -52,6 +52,7 @@ impl Store {
             .await?;
         outbox::insert(&txn, events::created(T::KIND, &row.document)).await?;
         txn.commit().await?;
+        self.changed();
         Ok(row)
     }
 
@@ -142,6 +143,7 @@ impl Store {
                 let events = events::updated(T::KIND, &current.document, &row.document);
                 outbox::insert(&txn, events).await?;
                 txn.commit().await?;
+                self.changed();
                 return Ok(row);
             }
             txn.rollback().await?;
@@ -168,6 +170,7 @@ impl Store {
             if deleted.rows_affected == 1 {
                 outbox::insert(&txn, events::deleted(T::KIND, &current.document)).await?;
                 txn.commit().await?;
+                self.changed();
                 return Ok(());
             }
             txn.rollback().await?;

@@ -1,0 +1,280 @@
+//! The delivery queue: fanning outbox events out to subscriptions, leasing due deliveries to
+//! one worker at a time, recording attempts. Every statement here is plain SQL that SQLite,
+//! PostgreSQL and PostgreSQL-compatible distributed engines run; exclusivity between
+//! instances comes from guarded UPDATEs (`... WHERE <expected state>`), not from locks held
+//! across network calls.
+
+use super::Store;
+use crate::error::Error;
+use crate::events::subscription_query::SubscriptionQuery;
+use chrono::{DateTime, Utc};
+use entity::{delivery, delivery_attempt, event_outbox, hub};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use serde_json::Value;
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const DEAD: &str = "dead";
+
+/// A delivery leased to this worker, with what it needs to be sent.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub delivery: delivery::Model,
+    pub callback: String,
+    pub payload: Value,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.http_status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+impl Store {
+    /// Fans the oldest undispatched outbox events out to the subscriptions whose query
+    /// matches. The guarded UPDATE comes first, so when two instances race for the same
+    /// events one of them changes nothing and rolls back. Returns how many events it took.
+    pub async fn dispatch_events(&self, batch: u64) -> Result<usize, Error> {
+        let events = event_outbox::Entity::find()
+            .filter(event_outbox::Column::Dispatched.eq(false))
+            .order_by_asc(event_outbox::Column::Seq)
+            .limit(batch)
+            .all(self.db())
+            .await?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let subscriptions: Vec<(hub::Model, Option<SubscriptionQuery>)> = hub::Entity::find()
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|s| {
+                // A stored query was checked at registration; one that no longer parses (after
+                // an upgrade) matches nothing rather than everything.
+                let query = SubscriptionQuery::parse(s.query.as_deref().unwrap_or("")).ok();
+                (s, query)
+            })
+            .collect();
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        let txn = self.db().begin().await?;
+        let taken = event_outbox::Entity::update_many()
+            .col_expr(event_outbox::Column::Dispatched, Expr::value(true))
+            .filter(event_outbox::Column::Seq.is_in(seqs.clone()))
+            .filter(event_outbox::Column::Dispatched.eq(false))
+            .exec(&txn)
+            .await?;
+        if taken.rows_affected != seqs.len() as u64 {
+            txn.rollback().await?;
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let mut rows = Vec::new();
+        for event in &events {
+            for (subscription, query) in &subscriptions {
+                if subscription.created_at > event.event_time
+                    || !query.as_ref().is_some_and(|q| q.matches(&event.payload))
+                {
+                    continue;
+                }
+                rows.push(delivery::ActiveModel {
+                    id: Set(uuid::Uuid::new_v4().to_string()),
+                    subscription_id: Set(subscription.id.clone()),
+                    outbox_seq: Set(event.seq),
+                    event_id: Set(event.id.clone()),
+                    event_type: Set(event.event_type.clone()),
+                    status: Set(PENDING.into()),
+                    attempts: Set(0),
+                    next_attempt_at: Set(now),
+                    lease_owner: Set(None),
+                    lease_until: Set(None),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    delivered_at: Set(None),
+                });
+            }
+        }
+        for chunk in rows.chunks(500) {
+            delivery::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Leases up to `limit` due deliveries, each the oldest pending one of its subscription
+    /// (so a subscription's events go out in order), to `owner` until `until`.
+    pub async fn lease_deliveries(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Leased>, Error> {
+        let now = Utc::now();
+        let candidates = delivery::Entity::find()
+            .filter(delivery::Column::Status.eq(PENDING))
+            .filter(delivery::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(delivery::Column::LeaseUntil.is_null())
+                    .add(delivery::Column::LeaseUntil.lt(now)),
+            )
+            .filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM \"delivery\" AS \"earlier\" \
+                 WHERE \"earlier\".\"subscription_id\" = \"delivery\".\"subscription_id\" \
+                 AND \"earlier\".\"status\" = 'pending' \
+                 AND \"earlier\".\"outbox_seq\" < \"delivery\".\"outbox_seq\")",
+            ))
+            .order_by_asc(delivery::Column::OutboxSeq)
+            .limit(limit)
+            .all(self.db())
+            .await?;
+        let mut leased = Vec::new();
+        for candidate in candidates {
+            let taken = delivery::Entity::update_many()
+                .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
+                .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+                .filter(delivery::Column::Id.eq(candidate.id.as_str()))
+                .filter(delivery::Column::Status.eq(PENDING))
+                .filter(
+                    Condition::any()
+                        .add(delivery::Column::LeaseUntil.is_null())
+                        .add(delivery::Column::LeaseUntil.lt(now)),
+                )
+                .exec(self.db())
+                .await?;
+            if taken.rows_affected != 1 {
+                continue; // another instance took it
+            }
+            let subscription = hub::Entity::find_by_id(candidate.subscription_id.clone())
+                .one(self.db())
+                .await?;
+            let event = event_outbox::Entity::find_by_id(candidate.outbox_seq)
+                .one(self.db())
+                .await?;
+            match (subscription, event) {
+                (Some(subscription), Some(event)) => leased.push(Leased {
+                    delivery: candidate,
+                    callback: subscription.callback,
+                    payload: event.payload,
+                }),
+                // Unsubscribed meanwhile: nothing to send.
+                _ => {
+                    delivery::Entity::delete_by_id(candidate.id)
+                        .exec(self.db())
+                        .await?;
+                }
+            }
+        }
+        Ok(leased)
+    }
+
+    /// Records an attempt and moves the delivery on: delivered, retried at `retry_at`, or dead
+    /// when `retry_at` is None. Only the lease holder's record counts.
+    pub async fn record_attempt(
+        &self,
+        owner: &str,
+        leased: &delivery::Model,
+        attempt: &Attempt,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), Error> {
+        let now = Utc::now();
+        let txn = self.db().begin().await?;
+        let mut update = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Attempts, Expr::value(leased.attempts + 1))
+            .col_expr(
+                delivery::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                delivery::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(delivery::Column::LastError, Expr::value(describe(attempt)));
+        update = if attempt.succeeded() {
+            update
+                .col_expr(delivery::Column::Status, Expr::value(DELIVERED))
+                .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
+        } else if let Some(retry_at) = retry_at {
+            update.col_expr(delivery::Column::NextAttemptAt, Expr::value(retry_at))
+        } else {
+            update.col_expr(delivery::Column::Status, Expr::value(DEAD))
+        };
+        let updated = update
+            .filter(delivery::Column::Id.eq(leased.id.as_str()))
+            .filter(delivery::Column::LeaseOwner.eq(owner))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 1 {
+            delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
+                id: Set(uuid::Uuid::new_v4().to_string()),
+                delivery_id: Set(leased.id.clone()),
+                attempted_at: Set(now),
+                http_status: Set(attempt.http_status.map(i32::from)),
+                error: Set(attempt.error.clone()),
+                duration_ms: Set(attempt.duration_ms),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The deliveries of a subscription, newest first, optionally in one status.
+    pub async fn deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<delivery::Model>, Error> {
+        let mut select =
+            delivery::Entity::find().filter(delivery::Column::SubscriptionId.eq(subscription_id));
+        if let Some(status) = status {
+            select = select.filter(delivery::Column::Status.eq(status));
+        }
+        Ok(select
+            .order_by_desc(delivery::Column::OutboxSeq)
+            .offset(offset)
+            .limit(limit)
+            .all(self.db())
+            .await?)
+    }
+
+    /// Puts a subscription's dead deliveries back in the queue, in their original order.
+    pub async fn redrive(&self, subscription_id: &str) -> Result<u64, Error> {
+        let result = delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(PENDING))
+            .col_expr(delivery::Column::Attempts, Expr::value(0))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(Utc::now()))
+            .filter(delivery::Column::SubscriptionId.eq(subscription_id))
+            .filter(delivery::Column::Status.eq(DEAD))
+            .exec(self.db())
+            .await?;
+        self.changed();
+        Ok(result.rows_affected)
+    }
+}
+
+fn describe(attempt: &Attempt) -> Option<String> {
+    match (&attempt.error, attempt.http_status) {
+        (Some(error), _) => Some(error.clone()),
+        (None, Some(status)) if !(200..300).contains(&status) => {
+            Some(format!("the callback answered {status}"))
+        }
+        _ => None,
+    }
+}
