@@ -3,10 +3,11 @@
 
 use crate::api::{Handlers, Settings, BASE_PATH};
 use crate::config::Config;
+use crate::docs;
 use crate::error::into_tmf_response;
 use crate::events::callback::CallbackClient;
 use crate::events::worker::{Worker, WorkerSettings};
-use crate::generated::endpoints::UsageManagementApi;
+use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
 use crate::query::schema::API_DOCUMENT;
 use crate::store::Store;
 use poem::endpoint::make_sync;
@@ -22,12 +23,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// The OpenAPI service: title, version and description come from the document in `api/`.
-fn openapi_service(handlers: Handlers) -> OpenApiService<UsageManagementApi, ()> {
+fn openapi_service(handlers: Handlers) -> OpenApiService<(UsageManagementApi, AllSchemas), ()> {
     let doc: serde_json::Value = serde_json::from_str(API_DOCUMENT).unwrap_or_default();
     let info = &doc["info"];
     let text = |key: &str, default: &str| info[key].as_str().unwrap_or(default).to_string();
     OpenApiService::new(
-        UsageManagementApi(handlers),
+        (UsageManagementApi(handlers), AllSchemas),
         text("title", "Usage Management"),
         text("version", "4.0.0"),
     )
@@ -43,8 +44,9 @@ pub fn routes(
 ) -> impl Endpoint<Output = poem::Response> {
     let api = openapi_service(Handlers::new(store, callbacks, Settings::from(config)));
     let ui = api.swagger_ui();
-    let spec_json = api.spec_endpoint();
-    let spec_yaml = api.spec_endpoint_yaml();
+    let spec = docs::complete_spec(&api.spec());
+    let spec_json = docs::json_endpoint(&spec);
+    let spec_yaml = docs::yaml_endpoint(&spec);
     let max_body_bytes = config.max_body_bytes;
     Route::new()
         .nest(BASE_PATH, api)
@@ -153,6 +155,11 @@ impl App {
             store,
             worker,
         })
+    }
+
+    /// The store the server runs on (benchmarks load data through it).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The bound address (the real port when the config asked for port 0).

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod events;
 pub mod generated;

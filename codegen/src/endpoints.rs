@@ -42,7 +42,9 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
     out.push_str("    pub struct UsageManagementApi(pub crate::api::Handlers);\n\n");
     out.push_str("    #[poem_openapi::OpenApi]\n    impl UsageManagementApi {\n");
     out.push_str(&methods);
-    out.push_str("    }\n}\n");
+    out.push_str("    }\n\n");
+    out.push_str(&all_schemas(spec));
+    out.push_str("}\n");
     Ok(out)
 }
 
@@ -164,7 +166,12 @@ fn response_enum(id: &str, op: &Value) -> Result<String, String> {
             } else {
                 format!("Option<{ty}>")
             };
-            fields.push(format!("#[oai(header = {})] {ty}", lit(header)));
+            let doc = h["description"].as_str().unwrap_or_default();
+            fields.push(format!(
+                "#[doc = {}] #[oai(header = {})] {ty}",
+                lit(doc),
+                lit(header)
+            ));
         }
         let name = variant_name(status)?;
         if fields.is_empty() {
@@ -221,8 +228,10 @@ fn operation(path: &str, method: &str, id: &str, op: &Value) -> Result<String, S
             format!("Option<{ty}>")
         };
         let ident = snake(name);
+        let doc = param["description"].as_str().unwrap_or_default();
         params.push(format!(
-            "#[oai(name = {})] {ident}: {wrapper}<{ty}>",
+            "#[doc = {}] #[oai(name = {})] {ident}: {wrapper}<{ty}>",
+            lit(doc),
             lit(name)
         ));
         args.push(format!("{ident}.0"));
@@ -252,4 +261,30 @@ fn operation(path: &str, method: &str, id: &str, op: &Value) -> Result<String, S
         args.join(", ")
     ));
     Ok(out)
+}
+
+/// An API with no operations that registers every schema of the document, so the served spec
+/// lists the schemas no operation reaches too (base classes like `Entity`, `Addressable`).
+fn all_schemas(spec: &Spec) -> String {
+    let mut out = String::from(
+        "    /// Registers every schema of the document in the served spec.\n\
+         \x20   pub struct AllSchemas;\n\n\
+         \x20   impl poem_openapi::OpenApi for AllSchemas {\n\
+         \x20       fn meta() -> Vec<poem_openapi::registry::MetaApi> {\n\
+         \x20           Vec::new()\n\
+         \x20       }\n\n\
+         \x20       fn register(registry: &mut poem_openapi::registry::Registry) {\n",
+    );
+    for (name, _) in spec.schemas() {
+        out.push_str(&format!(
+            "            <models::{} as poem_openapi::types::Type>::register(registry);\n",
+            pascal(name)
+        ));
+    }
+    out.push_str(
+        "        }\n\n\
+         \x20       fn add_routes(self, _routes: &mut std::collections::HashMap<String, std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>>) {}\n\
+         \x20   }\n",
+    );
+    out
 }
