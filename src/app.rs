@@ -2,13 +2,13 @@
 //! mapping for everything, request logging, and the server's life (bind, serve, stop).
 
 use crate::api::{Handlers, Settings, BASE_PATH};
+use crate::api_document;
 use crate::config::Config;
 use crate::docs;
 use crate::error::into_tmf_response;
 use crate::events::callback::CallbackClient;
 use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
-use crate::query::schema::API_DOCUMENT;
 use crate::store::Store;
 use poem::endpoint::make_sync;
 use poem::http::{header, StatusCode};
@@ -24,8 +24,7 @@ use tokio::sync::watch;
 
 /// The OpenAPI service: title, version and description come from the document in `api/`.
 fn openapi_service(handlers: Handlers) -> OpenApiService<(UsageManagementApi, AllSchemas), ()> {
-    let doc: serde_json::Value = serde_json::from_str(API_DOCUMENT).unwrap_or_default();
-    let info = &doc["info"];
+    let info = &api_document::document()["info"];
     let text = |key: &str, default: &str| info[key].as_str().unwrap_or(default).to_string();
     OpenApiService::new(
         (UsageManagementApi(handlers), AllSchemas),

@@ -4,6 +4,7 @@
 //! -> response. The API surface itself is generated from `api/tmf635.openapi.json`.
 
 pub mod api;
+pub mod api_document;
 pub mod app;
 pub mod config;
 pub mod docs;

@@ -34,7 +34,13 @@ impl<T> Document<T> {
 impl<T: ParseFromJSON> Document<T> {
     /// Checks JSON against `T` (types, formats, enums, required attributes at every depth).
     pub fn parse(json: Value) -> ParseResult<Self> {
-        T::parse_from_json(Some(json.clone())).map_err(ParseError::propagate)?;
+        if let Err(e) = T::parse_from_json(Some(json.clone())) {
+            // Say where the body is wrong when the document can tell.
+            return Err(match super::validate::first_violation(&T::name(), &json) {
+                Some(violation) => ParseError::custom(violation),
+                None => e.propagate(),
+            });
+        }
         match json {
             Value::Object(json) => Ok(Self::from_json(json)),
             other => Err(ParseError::expected_type(other)),

@@ -3,3 +3,4 @@
 pub mod document;
 pub mod patch;
 pub mod scalar;
+pub mod validate;

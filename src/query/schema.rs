@@ -1,17 +1,9 @@
 //! Attribute paths resolved against the resource schemas of `api/tmf635.openapi.json` (embedded
 //! at build time), so a filter, sort or field selection names only what the resource can hold.
 
+use crate::api_document::{self, deref};
 use crate::resource::ResourceKind;
 use serde_json::Value;
-use std::sync::OnceLock;
-
-/// The API document, as the server was built with it.
-pub const API_DOCUMENT: &str = include_str!("../../api/tmf635.openapi.json");
-
-fn document() -> &'static Value {
-    static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::from_str(API_DOCUMENT).unwrap_or(Value::Null))
-}
 
 /// The type of the value an attribute path leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,33 +26,6 @@ pub struct Resolved {
     pub arrays: Vec<usize>,
 }
 
-fn schema_named(name: &str) -> Option<&'static Value> {
-    document()["components"]["schemas"].get(name)
-}
-
-/// Follows `$ref` and single-member `allOf` to the schema itself.
-fn deref(mut schema: &'static Value) -> &'static Value {
-    loop {
-        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-            match r
-                .strip_prefix("#/components/schemas/")
-                .and_then(schema_named)
-            {
-                Some(target) => schema = target,
-                None => return schema,
-            }
-        } else if let Some([one]) = schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-        {
-            schema = one;
-        } else {
-            return schema;
-        }
-    }
-}
-
 fn scalar_type(schema: &Value) -> AttrType {
     match (schema["type"].as_str(), schema["format"].as_str()) {
         (Some("string"), Some("date-time")) => AttrType::DateTime,
@@ -74,7 +39,7 @@ fn scalar_type(schema: &Value) -> AttrType {
 
 /// Resolves `path` (e.g. `["relatedParty", "id"]`) on the resource's schema.
 pub fn resolve<S: AsRef<str>>(kind: ResourceKind, path: &[S]) -> Result<Resolved, String> {
-    let mut schema = schema_named(kind.schema())
+    let mut schema = api_document::schema(kind.schema())
         .ok_or_else(|| format!("schema {} is missing from the API document", kind.schema()))?;
     let mut arrays = Vec::new();
     for (i, name) in path.iter().enumerate() {

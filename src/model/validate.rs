@@ -1,0 +1,134 @@
+//! Names what a JSON body breaks in its schema, as a path (`usageCharacteristic[1].name is
+//! required`). The generated models decide whether a body is valid; this only explains a
+//! refusal in terms the client can act on.
+
+use crate::api_document::{self, deref};
+use serde_json::Value;
+
+/// The first violation of schema `name` in `value`, if any.
+pub fn first_violation(name: &str, value: &Value) -> Option<String> {
+    let schema = api_document::schema(name)?;
+    check(schema, value, "")
+}
+
+fn at(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn describe(path: &str) -> String {
+    if path.is_empty() {
+        "the body".into()
+    } else {
+        path.to_string()
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn check(schema: &'static Value, value: &Value, path: &str) -> Option<String> {
+    let schema = deref(schema);
+    let wrong = |expected: &str| {
+        Some(format!(
+            "{} must be {expected}, not {}",
+            describe(path),
+            kind_of(value)
+        ))
+    };
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let Value::Object(map) = value else {
+                return wrong("an object");
+            };
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let key = required.as_str().unwrap_or_default();
+                if map.get(key).is_none_or(Value::is_null) {
+                    return Some(format!("{} is required", at(path, key)));
+                }
+            }
+            let properties = schema["properties"].as_object()?;
+            map.iter().find_map(|(key, v)| {
+                let property = properties.get(key)?;
+                if v.is_null() {
+                    return None; // an optional attribute given as null: absent
+                }
+                check(property, v, &at(path, key))
+            })
+        }
+        Some("array") => {
+            let Value::Array(items) = value else {
+                return wrong("an array");
+            };
+            items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| check(&schema["items"], item, &format!("{path}[{i}]")))
+        }
+        Some("string") => {
+            let Value::String(s) = value else {
+                return wrong("a string");
+            };
+            if let Some(allowed) = schema["enum"].as_array() {
+                if !allowed.iter().any(|a| a == value) {
+                    let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+                    return Some(format!(
+                        "{} must be one of {}, not {s:?}",
+                        describe(path),
+                        names.join(", ")
+                    ));
+                }
+            }
+            if schema["format"] == "date-time" && chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                return Some(format!(
+                    "{} must be a date-time (RFC 3339, e.g. 2024-05-01T10:00:00Z), not {s:?}",
+                    describe(path)
+                ));
+            }
+            None
+        }
+        Some("integer") if !value.is_i64() && !value.is_u64() => wrong("an integer"),
+        Some("number") if !value.is_number() => wrong("a number"),
+        Some("boolean") if !value.is_boolean() => wrong("a boolean"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn violations_are_named_by_path() {
+        let v = |body: Value| first_violation("Usage_Create", &body);
+        assert_eq!(
+            v(json!({"usageCharacteristic": [{"name": "a", "value": 1}, {"value": 2}]})),
+            Some("usageCharacteristic[1].name is required".into())
+        );
+        assert_eq!(
+            v(json!({"status": "nope"})).unwrap(),
+            "status must be one of received, rejected, recycled, guided, rated, rerated, billed, not \"nope\""
+        );
+        assert_eq!(
+            v(json!({"usageDate": 5})),
+            Some("usageDate must be a string, not a number".into())
+        );
+        assert_eq!(
+            v(json!({"relatedParty": [{"id": "p"}]})),
+            Some("relatedParty[0].@referredType is required".into())
+        );
+        assert_eq!(v(json!({"usageType": "VOICE"})), None);
+    }
+}
