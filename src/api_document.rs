@@ -39,3 +39,24 @@ pub fn deref(mut schema: &'static Value) -> &'static Value {
         }
     }
 }
+
+/// The methods the document defines for a request path under the base path (`/usage/42` ->
+/// GET, PATCH, DELETE), for the `Allow` header of a 405.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut methods = Vec::new();
+    for (template, item) in document()["paths"].as_object().into_iter().flatten() {
+        let parts: Vec<&str> = template.split('/').collect();
+        let matches = parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s);
+        if matches {
+            for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
+                methods.push(method.to_ascii_uppercase());
+            }
+        }
+    }
+    methods
+}

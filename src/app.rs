@@ -58,6 +58,7 @@ pub fn routes(
         )
         .around(move |endpoint, request| limit_body(endpoint, request, max_body_bytes))
         .catch_all_error(into_tmf_response)
+        .around(allow_header)
         .around(|endpoint, request| async move {
             let started = Instant::now();
             let method = request.method().clone();
@@ -74,6 +75,24 @@ pub fn routes(
         })
 }
 
+/// Adds the `Allow` header a 405 must carry (RFC 9110), from the methods of the document.
+async fn allow_header<E: Endpoint<Output = poem::Response>>(
+    endpoint: Arc<E>,
+    request: poem::Request,
+) -> poem::Result<poem::Response> {
+    let path = request.uri().path().to_string();
+    let mut response = endpoint.call(request).await?;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(api_path) = path.strip_prefix(BASE_PATH) {
+            let allowed = api_document::allowed_methods(api_path).join(", ");
+            if let Ok(value) = header::HeaderValue::from_str(&allowed) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+        }
+    }
+    Ok(response)
+}
+
 /// Refuses bodies over the limit with 413 before anything parses them: by Content-Length when
 /// given, else by reading at most `limit` bytes of a chunked body.
 async fn limit_body<E: Endpoint>(
@@ -87,6 +106,13 @@ async fn limit_body<E: Endpoint>(
             StatusCode::PAYLOAD_TOO_LARGE,
         )
     };
+    // PostgreSQL cannot compare text holding NUL: such an id can name nothing.
+    if request.uri().path().to_ascii_lowercase().contains("%00") {
+        return Err(poem::Error::from_string(
+            "the path may not contain the NUL character",
+            StatusCode::BAD_REQUEST,
+        ));
+    }
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

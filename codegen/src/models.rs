@@ -8,7 +8,9 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
     let mut out =
         String::from("/// The schemas of the document, one type each.\npub mod models {\n");
     out.push_str("    #![allow(clippy::all, clippy::pedantic)]\n");
-    out.push_str("    use crate::model::scalar::{Base64, DateTime, Integer, Uri};\n\n");
+    out.push_str(
+        "    use crate::model::scalar::{Base64, DateTime, Float, Integer, Text, Uri};\n\n",
+    );
     for (name, schema) in spec.schemas() {
         out.push_str(&schema_type(name, schema)?);
         out.push('\n');
@@ -59,7 +61,7 @@ fn schema_type(name: &str, schema: &Value) -> Result<String, String> {
             ));
             let properties = schema["properties"].as_object();
             for (prop, prop_schema) in properties.into_iter().flatten() {
-                let ty = field_type(prop_schema).map_err(|e| format!("{name}.{prop}: {e}"))?;
+                let ty = property_type(prop_schema).map_err(|e| format!("{name}.{prop}: {e}"))?;
                 let ty = if required.contains(&prop.as_str()) {
                     ty
                 } else {
@@ -97,7 +99,18 @@ fn schema_type(name: &str, schema: &Value) -> Result<String, String> {
     Ok(out)
 }
 
-/// The Rust type of one property (before `Option` for optional ones).
+/// The Rust type of a model property: like `field_type`, but a plain string is `Text`, which
+/// (unlike `String`) refuses JSON numbers and booleans.
+fn property_type(schema: &Value) -> Result<String, String> {
+    let ty = field_type(schema)?;
+    Ok(match ty.as_str() {
+        "String" => "Text".into(),
+        "Vec<String>" => "Vec<Text>".into(),
+        _ => ty,
+    })
+}
+
+/// The Rust type of a parameter, header or property (before `Option` for optional ones).
 pub fn field_type(schema: &Value) -> Result<String, String> {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         return Ok(pascal(ref_target(r)?));
@@ -116,7 +129,7 @@ pub fn field_type(schema: &Value) -> Result<String, String> {
         (Some("string"), Some("base64")) => "Base64".into(),
         (Some("string"), None) => "String".into(),
         (Some("integer"), None) => "Integer".into(),
-        (Some("number"), Some("float")) => "f32".into(),
+        (Some("number"), Some("float")) => "Float".into(),
         (Some("number"), None | Some("double")) => "f64".into(),
         (Some("boolean"), None) => "bool".into(),
         (Some("array"), None) => format!("Vec<{}>", field_type(&schema["items"])?),

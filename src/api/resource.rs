@@ -174,7 +174,7 @@ impl Handlers {
         let row = self
             .store
             .update::<T, _>(id, expected.as_deref(), |current| {
-                let mut changed = apply_patch(current, &patch)?;
+                let changed = apply_patch(current, &patch)?;
                 for owned in SERVER_OWNED {
                     if changed.get(*owned) != current.get(*owned) {
                         return Err(Error::BadRequest(format!(
@@ -182,8 +182,11 @@ impl Handlers {
                         )));
                     }
                 }
+                // What the client wrote is checked before the server completes it (a
+                // patched `lastUpdate` must be a date-time even though it is replaced).
+                let mut changed = checked::<M>(changed)?;
                 check(current, &mut changed)?;
-                checked::<M>(changed)
+                Ok(changed)
             })
             .await?;
         Ok(self.versioned::<T, M>(request, &row, None))
@@ -232,18 +235,44 @@ fn parse_if_match(header: &str) -> Option<Vec<i64>> {
     )
 }
 
+/// JSON equality with numbers compared by value.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 fn apply_patch(current: &Map<String, Value>, patch: &Patch) -> Result<Map<String, Value>, Error> {
     let mut document = Value::Object(current.clone());
     match patch {
         Patch::Merge(merge) => json_patch::merge(&mut document, &Value::Object(merge.clone())),
+        // One operation at a time on a copy, so `test` can compare numbers by value (RFC 6902
+        // §4.6: 20 equals 20.0) and a failure anywhere leaves the resource untouched.
         Patch::Json(operations) => {
-            json_patch::patch(&mut document, operations).map_err(|e| match e.kind {
-                json_patch::PatchErrorKind::TestFailed => Error::Conflict(format!(
-                    "JSON Patch test failed at operation {}: nothing was changed",
-                    e.operation
-                )),
-                _ => Error::Unprocessable(format!("JSON Patch does not apply: {e}")),
-            })?
+            for (i, operation) in operations.0.iter().enumerate() {
+                if let json_patch::PatchOperation::Test(test) = operation {
+                    let actual = document.pointer(test.path.as_str());
+                    if !actual.is_some_and(|a| same_json(a, &test.value)) {
+                        return Err(Error::Conflict(format!(
+                            "JSON Patch test failed at operation {i} ({}): nothing was changed",
+                            test.path
+                        )));
+                    }
+                    continue;
+                }
+                json_patch::patch(&mut document, std::slice::from_ref(operation)).map_err(|e| {
+                    Error::Unprocessable(format!("JSON Patch operation {i} does not apply: {e}"))
+                })?;
+            }
         }
     }
     match document {

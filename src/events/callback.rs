@@ -16,12 +16,15 @@ pub struct CallbackClient {
 
 impl CallbackClient {
     pub fn new(timeout: Duration, allowed_hosts: Vec<String>) -> Result<Self, String> {
+        // Only 307/308 keep the method and body; following a 301/302/303 would turn the POST
+        // into a bodiless GET and lose the event. And never to another host.
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             let same_host = attempt
                 .previous()
                 .first()
                 .is_some_and(|first| first.host_str() == attempt.url().host_str());
-            if same_host && attempt.previous().len() <= 3 {
+            let keeps_body = matches!(attempt.status().as_u16(), 307 | 308);
+            if same_host && keeps_body && attempt.previous().len() <= 3 {
                 attempt.follow()
             } else {
                 attempt.stop()
@@ -77,11 +80,16 @@ impl CallbackClient {
                 duration_ms: 0,
             };
         }
-        let mut listener = event_type.to_string();
-        if let Some(first) = listener.get_mut(0..1) {
-            first.make_ascii_lowercase();
-        }
-        let url = format!("{}/listener/{listener}", callback.trim_end_matches('/'));
+        let url = match listener_url(callback, event_type) {
+            Ok(url) => url,
+            Err(error) => {
+                return Attempt {
+                    http_status: None,
+                    error: Some(error),
+                    duration_ms: 0,
+                }
+            }
+        };
         match self.client.post(url).json(event).send().await {
             Ok(mut response) => {
                 let status = response.status().as_u16();
@@ -106,5 +114,43 @@ impl CallbackClient {
                 duration_ms: elapsed(started),
             },
         }
+    }
+}
+
+/// `{callback}/listener/{eventType with a lower-case first letter}`, joined to the callback's
+/// path with its query string kept.
+fn listener_url(callback: &str, event_type: &str) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(callback).map_err(|e| format!("{callback:?}: {e}"))?;
+    let mut listener = event_type.to_string();
+    if let Some(first) = listener.get_mut(0..1) {
+        first.make_ascii_lowercase();
+    }
+    url.path_segments_mut()
+        .map_err(|_| format!("{callback:?} cannot take a path"))?
+        .pop_if_empty()
+        .push("listener")
+        .push(&listener);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listener_url;
+
+    #[test]
+    fn listener_path_joins_the_callback_path_and_keeps_its_query() {
+        let url = |c| listener_url(c, "UsageCreateEvent").unwrap().to_string();
+        assert_eq!(
+            url("http://h/hook"),
+            "http://h/hook/listener/usageCreateEvent"
+        );
+        assert_eq!(
+            url("http://h/hook/"),
+            "http://h/hook/listener/usageCreateEvent"
+        );
+        assert_eq!(
+            url("http://h/hook?token=abc"),
+            "http://h/hook/listener/usageCreateEvent?token=abc"
+        );
     }
 }

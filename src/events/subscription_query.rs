@@ -99,10 +99,11 @@ impl SubscriptionQuery {
                 _ => return Err(bad(&condition, "not an attribute of an event")),
             };
             let regex = match condition.op {
-                Op::Regex => Some(
-                    regex::Regex::new(&condition.values[0])
-                        .map_err(|e| bad(&condition, format!("invalid regex: {e}")))?,
-                ),
+                Op::Regex => {
+                    crate::query::compile::check_portable_regex(&condition.values[0])
+                        .map_err(|e| bad(&condition, e))?;
+                    Some(regex::Regex::new(&condition.values[0]).map_err(|e| bad(&condition, e))?)
+                }
                 _ => None,
             };
             if condition.values.len() != 1 && !matches!(condition.op, Op::Eq | Op::Ne) {

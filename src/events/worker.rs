@@ -56,10 +56,13 @@ impl Worker {
     }
 
     /// Runs until `shutdown` turns true; `wake` cuts the wait short after a local commit.
+    /// Deliveries run as tasks of their own, so a slow subscriber holds up only itself: as
+    /// soon as one finishes, the next due delivery (of any subscription) is leased.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         let worker = Arc::new(self);
+        let mut in_flight: JoinSet<Result<(), crate::error::Error>> = JoinSet::new();
         loop {
-            let busy = match worker.clone().round().await {
+            let busy = match worker.round(&mut in_flight).await {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::warn!(error = %e, "event delivery round failed; retrying");
@@ -75,33 +78,48 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = wake.notified() => {}
+                Some(finished) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    log_failure(finished);
+                }
                 _ = tokio::time::sleep(worker.settings.poll) => {}
             }
         }
+        // Let deliveries in progress record their outcome; the rest stays queued.
+        while let Some(finished) = in_flight.join_next().await {
+            log_failure(finished);
+        }
     }
 
-    /// One pass: dispatch new events, deliver what is due. True when there may be more.
-    async fn round(self: Arc<Self>) -> Result<bool, crate::error::Error> {
-        let dispatched = self.store.dispatch_events(200).await?;
-        let until = Utc::now()
-            + chrono::Duration::from_std(self.settings.lease)
-                .unwrap_or(chrono::Duration::seconds(60));
-        let leased = self
-            .store
-            .lease_deliveries(&self.owner, until, self.settings.concurrency)
-            .await?;
-        let delivered = leased.len();
-        let mut in_flight = JoinSet::new();
-        for lease in leased {
-            let worker = self.clone();
-            in_flight.spawn(async move { worker.deliver(lease).await });
+    /// One pass: dispatch new events, lease what is due into the free delivery slots. True
+    /// when there may be more to do right away.
+    async fn round(
+        self: &Arc<Self>,
+        in_flight: &mut JoinSet<Result<(), crate::error::Error>>,
+    ) -> Result<bool, crate::error::Error> {
+        while let Some(finished) = in_flight.try_join_next() {
+            log_failure(finished);
         }
-        while let Some(result) = in_flight.join_next().await {
-            if let Ok(Err(e)) = result {
-                tracing::warn!(error = %e, "recording a delivery attempt failed");
+        let dispatched = self.store.dispatch_events(200).await?;
+        let free = self
+            .settings
+            .concurrency
+            .saturating_sub(in_flight.len() as u64);
+        let mut leased = 0;
+        if free > 0 {
+            let until = Utc::now()
+                + chrono::Duration::from_std(self.settings.lease)
+                    .unwrap_or(chrono::Duration::seconds(60));
+            for lease in self
+                .store
+                .lease_deliveries(&self.owner, until, free)
+                .await?
+            {
+                let worker = self.clone();
+                leased += 1;
+                in_flight.spawn(async move { worker.deliver(lease).await });
             }
         }
-        Ok(dispatched > 0 || delivered > 0)
+        Ok(dispatched > 0 || leased > 0)
     }
 
     async fn deliver(&self, lease: Leased) -> Result<(), crate::error::Error> {
@@ -129,5 +147,13 @@ impl Worker {
         self.store
             .record_attempt(&self.owner, &lease.delivery, &attempt, retry_at)
             .await
+    }
+}
+
+fn log_failure(finished: Result<Result<(), crate::error::Error>, tokio::task::JoinError>) {
+    match finished {
+        Ok(Err(e)) => tracing::warn!(error = %e, "recording a delivery attempt failed"),
+        Err(e) => tracing::warn!(error = %e, "a delivery task failed"),
+        Ok(Ok(())) => {}
     }
 }

@@ -34,12 +34,20 @@ impl<T> Document<T> {
 impl<T: ParseFromJSON> Document<T> {
     /// Checks JSON against `T` (types, formats, enums, required attributes at every depth).
     pub fn parse(json: Value) -> ParseResult<Self> {
+        if super::validate::holds_nul(&json) {
+            return Err(ParseError::custom(super::validate::NUL_MESSAGE));
+        }
+        // The model decides types, formats and required attributes; the document adds what
+        // the model lets through (null for optional attributes) and names the path at fault.
+        let violation = super::validate::first_violation(&T::name(), &json);
         if let Err(e) = T::parse_from_json(Some(json.clone())) {
-            // Say where the body is wrong when the document can tell.
-            return Err(match super::validate::first_violation(&T::name(), &json) {
+            return Err(match violation {
                 Some(violation) => ParseError::custom(violation),
                 None => e.propagate(),
             });
+        }
+        if let Some(violation) = violation {
+            return Err(ParseError::custom(violation));
         }
         match json {
             Value::Object(json) => Ok(Self::from_json(json)),

@@ -89,13 +89,39 @@ impl ToHeader for Integer {
     }
 }
 
+/// A JSON number (schema `type: number`, `format: float`); infinite or out-of-range values
+/// (`1e999`) are refused, the client's spelling of the number is kept in the document.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Float(pub f64);
+inline_scalar!(Float, "number", Some("float"));
+
+impl ParseFromJSON for Float {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|f| f.is_finite() && f.abs() <= f64::from(f32::MAX))
+                .map(Float)
+                .ok_or_else(|| ParseError::custom(format!("{n} is out of range"))),
+            Some(other) => Err(ParseError::expected_type(other)),
+            None => Err(ParseError::expected_input()),
+        }
+    }
+}
+
+impl ToJSON for Float {
+    fn to_json(&self) -> Option<Value> {
+        serde_json::Number::from_f64(self.0).map(Value::Number)
+    }
+}
+
 /// Implements a string newtype whose content is checked by `$check`.
 macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident, $format:literal, $check:expr) => {
+    ($(#[$doc:meta])* $name:ident, $format:expr, $check:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(pub String);
-        inline_scalar!($name, "string", Some($format));
+        inline_scalar!($name, "string", $format);
 
         impl ParseFromJSON for $name {
             fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
@@ -120,11 +146,20 @@ macro_rules! checked_string {
 }
 
 checked_string!(
+    /// A plain string: unlike poem-openapi's `String`, a JSON number or boolean is refused, not
+    /// turned into text (the document is stored as sent, so it must really hold a string).
+    Text,
+    None::<&'static str>,
+    |_| Ok(())
+);
+
+checked_string!(
     /// A URI reference (`format: uri`). TMF payloads carry both absolute URLs and relative
     /// references here, so only what can never be part of a URI is refused.
     Uri,
-    "uri",
+    Some("uri"),
     |s| match s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        _ if s.is_empty() => Err("an empty string is not a URI".into()),
         Some(c) => Err(format!("{s:?} is not a URI: it contains {c:?}")),
         None => Ok(()),
     }
@@ -133,7 +168,7 @@ checked_string!(
 checked_string!(
     /// Base64 encoded content (`format: base64`), standard or URL-safe alphabet.
     Base64,
-    "base64",
+    Some("base64"),
     |s| {
         let ok = s.chars().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=') || c.is_ascii_whitespace()

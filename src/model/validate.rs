@@ -5,6 +5,19 @@
 use crate::api_document::{self, deref};
 use serde_json::Value;
 
+/// Whether any string or key holds U+0000, which PostgreSQL's jsonb cannot store: refused on
+/// every backend alike, so a body means the same wherever it is stored.
+pub fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+pub const NUL_MESSAGE: &str = "strings may not contain the NUL character (U+0000)";
+
 /// The first violation of schema `name` in `value`, if any.
 pub fn first_violation(name: &str, value: &Value) -> Option<String> {
     let schema = api_document::schema(name)?;
@@ -52,17 +65,31 @@ fn check(schema: &'static Value, value: &Value, path: &str) -> Option<String> {
             let Value::Object(map) = value else {
                 return wrong("an object");
             };
+            let properties = schema["properties"].as_object()?;
+            // `Any` (no type) holds every JSON value, null included.
+            let holds_any = |key: &str| {
+                properties
+                    .get(key)
+                    .is_some_and(|p| deref(p).get("type").is_none())
+            };
             for required in schema["required"].as_array().into_iter().flatten() {
                 let key = required.as_str().unwrap_or_default();
-                if map.get(key).is_none_or(Value::is_null) {
-                    return Some(format!("{} is required", at(path, key)));
+                match map.get(key) {
+                    None => return Some(format!("{} is required", at(path, key))),
+                    Some(Value::Null) if !holds_any(key) => {
+                        return Some(format!("{} is required", at(path, key)))
+                    }
+                    _ => {}
                 }
             }
-            let properties = schema["properties"].as_object()?;
             map.iter().find_map(|(key, v)| {
                 let property = properties.get(key)?;
-                if v.is_null() {
-                    return None; // an optional attribute given as null: absent
+                // No attribute of the document is nullable: an absent value is left out.
+                if v.is_null() && !holds_any(key) {
+                    return Some(format!(
+                        "{} is null: leave an attribute out instead of sending null",
+                        at(path, key)
+                    ));
                 }
                 check(property, v, &at(path, key))
             })
@@ -90,6 +117,12 @@ fn check(schema: &'static Value, value: &Value, path: &str) -> Option<String> {
                     ));
                 }
             }
+            if schema["format"] == "uri" && s.is_empty() {
+                return Some(format!(
+                    "{} must be a URI, not an empty string",
+                    describe(path)
+                ));
+            }
             if schema["format"] == "date-time" && chrono::DateTime::parse_from_rfc3339(s).is_err() {
                 return Some(format!(
                     "{} must be a date-time (RFC 3339, e.g. 2024-05-01T10:00:00Z), not {s:?}",
@@ -100,6 +133,13 @@ fn check(schema: &'static Value, value: &Value, path: &str) -> Option<String> {
         }
         Some("integer") if !value.is_i64() && !value.is_u64() => wrong("an integer"),
         Some("number") if !value.is_number() => wrong("a number"),
+        Some("number")
+            if !value
+                .as_f64()
+                .is_some_and(|f| f.is_finite() && f.abs() <= f64::from(f32::MAX)) =>
+        {
+            Some(format!("{} is out of range: {value}", describe(path)))
+        }
         Some("boolean") if !value.is_boolean() => wrong("a boolean"),
         _ => None,
     }
@@ -130,5 +170,13 @@ mod tests {
             Some("relatedParty[0].@referredType is required".into())
         );
         assert_eq!(v(json!({"usageType": "VOICE"})), None);
+        assert_eq!(
+            v(json!({"usageType": null})),
+            Some("usageType is null: leave an attribute out instead of sending null".into())
+        );
+        assert_eq!(
+            v(json!({"usageCharacteristic": [{"name": "n", "value": null}]})),
+            None
+        );
     }
 }

@@ -60,8 +60,10 @@ fn resolve<'a, T: Table>(
         return Err(bad(condition, "this operator takes exactly one value"));
     }
     if condition.op == Op::Regex {
-        regex::Regex::new(&condition.values[0])
-            .map_err(|e| bad(condition, format!("invalid regex: {e}")))?;
+        if !matches!(found.ty, AttrType::String | AttrType::Other) {
+            return Err(bad(condition, "regex applies to text attributes only"));
+        }
+        check_portable_regex(&condition.values[0]).map_err(|e| bad(condition, e))?;
     }
     Ok(Resolved {
         condition,
@@ -233,6 +235,27 @@ pub(super) fn push_typed(sql: &mut Sql, context: &Context, path: &[String], ty: 
             _ => push_scalar(sql, context, path),
         }
     }
+}
+
+/// A regex that means the same to SQLite's REGEXP (Rust's regex crate) and PostgreSQL's `~`:
+/// valid, with no `(?...)` groups and only the escapes both read alike (`\d \w \s`, their
+/// negations, and escaped punctuation).
+pub(crate) fn check_portable_regex(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
+    if pattern.contains("(?") {
+        return Err("regex groups of the form (?...) are not supported".into());
+    }
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(e) if "dDwWsS".contains(e) || e.is_ascii_punctuation() => {}
+                Some(e) => return Err(format!("the regex escape \\{e} is not supported")),
+                None => return Err("the regex ends with a lone backslash".into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {

@@ -44,9 +44,13 @@ pub struct Filter {
 
 fn decode(s: &str) -> Result<String, Error> {
     let plus_as_space = s.replace('+', " ");
-    percent_decode(&plus_as_space).ok_or_else(|| {
-        Error::BadRequest(format!("query: {s:?} is not valid percent-encoded UTF-8"))
-    })
+    percent_decode(&plus_as_space)
+        .filter(|decoded| !decoded.contains('\0'))
+        .ok_or_else(|| {
+            Error::BadRequest(format!(
+                "query: {s:?} is not valid percent-encoded UTF-8 without NUL characters"
+            ))
+        })
 }
 
 fn percent_decode(s: &str) -> Option<String> {
