@@ -253,3 +253,291 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// Like `backend_tests!`, with the server's settings changed by `configure` (a closure taking
+/// `&mut Config`). Use it inside a module of its own: it defines `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! backend_tests_with {
+    ($configure:expr; $(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some($app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Sqlite, $configure).await else { return };
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some($app) = $crate::helpers::TestApp::spawn_with($crate::helpers::Backend::Postgres, $configure).await else { return };
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+/// One answer of a list operation.
+#[derive(Debug)]
+pub struct Listing {
+    pub status: StatusCode,
+    /// `X-Total-Count`: every match, across pages.
+    pub total: u64,
+    /// `X-Result-Count`: the items of this page.
+    pub count: u64,
+    pub items: Vec<Value>,
+}
+
+impl Listing {
+    /// The `id` of each item, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.items.iter().map(id_of).collect()
+    }
+
+    /// The value of `key` in each item, in order (`Null` where absent).
+    pub fn values_of(&self, key: &str) -> Vec<Value> {
+        self.items.iter().map(|i| i[key].clone()).collect()
+    }
+}
+
+/// A count header (`X-Total-Count`, `X-Result-Count`) as a number; panics when absent.
+pub fn count_header(response: &Response, name: &str) -> u64 {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("the {name} header is present"))
+        .to_str()
+        .expect("an ASCII header")
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is a number"))
+}
+
+/// The JSON body of a response.
+pub async fn json_body(response: Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+/// The `id` of a resource, as a string; panics when there is none.
+pub fn id_of(resource: &Value) -> String {
+    resource["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an id in {resource}"))
+        .to_string()
+}
+
+/// The names of the first-level attributes of an object, sorted.
+pub fn keys_of(resource: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = resource
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {resource}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+impl TestApp {
+    /// The absolute href the server gives `resource/id` when reached at `self.root`.
+    pub fn href(&self, resource: &str, id: &str) -> String {
+        format!("{}/{resource}/{id}", self.base)
+    }
+
+    /// GETs a list (path with its query) and checks the answer's shape: 200 (or 206 for a
+    /// page of a longer list), both count headers, and `X-Result-Count` = items in the body.
+    pub async fn list(&self, path: &str) -> Listing {
+        let response = self.get(path).await;
+        let status = response.status();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT,
+            "GET {path}: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+        let total = count_header(&response, "x-total-count");
+        let count = count_header(&response, "x-result-count");
+        let body = json_body(response).await;
+        let items = body
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {path} answers an array, not {body}"))
+            .clone();
+        assert_eq!(count, items.len() as u64, "X-Result-Count of GET {path}");
+        assert!(
+            total >= count,
+            "X-Total-Count >= X-Result-Count on GET {path}"
+        );
+        Listing {
+            status,
+            total,
+            count,
+            items,
+        }
+    }
+
+    /// `X-Total-Count` of a list with a query: how many match.
+    pub async fn total(&self, path: &str) -> u64 {
+        self.list(path).await.total
+    }
+
+    /// GETs one resource, asserting 200.
+    pub async fn read(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        json_body(response).await
+    }
+
+    /// PATCHes with `application/json`, asserting 200; returns the answered resource.
+    pub async fn patch_ok(&self, path: &str, body: &Value) -> Value {
+        let response = self.patch(path, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "PATCH {path} {body}: {text}");
+        serde_json::from_str(&text).expect("a JSON body")
+    }
+
+    /// Writes `request` as is on a new connection and reads the whole answer (the request
+    /// should say `Connection: close`): the status and the body. For what a well-behaved
+    /// client cannot send (chunked bodies without the stream feature, odd framing).
+    pub async fn raw_http(&self, request: &[u8]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.root.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("the server accepts connections");
+        stream
+            .write_all(request)
+            .await
+            .expect("the request is sent");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server answers within 10 s");
+        let text = String::from_utf8_lossy(&answer).to_string();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("an HTTP status line in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+/// Runs the futures concurrently (on this task) and answers their outputs in order; for
+/// requests that must reach the server at the same time.
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+/// A fresh, empty database of `backend` for a server process started by the test (the
+/// server migrates it); dropped with it. Like `TestApp`, None (after saying why) when the
+/// backend is PostgreSQL, none is reachable and CI did not require it.
+pub struct ScratchDatabase {
+    /// The URL a server connects to (`DATABASE_URL`).
+    pub url: String,
+    database: Database,
+}
+
+impl ScratchDatabase {
+    pub async fn create(backend: Backend) -> Option<ScratchDatabase> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("tmf635-test-{id}.db"));
+                Some(ScratchDatabase {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    database: Database::Sqlite(path),
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = format!("tmf635_test_{id}");
+                if postgres_admin(&admin_url, &format!("CREATE DATABASE {name}"))
+                    .await
+                    .is_none()
+                {
+                    if postgres_required() {
+                        panic!("PostgreSQL at {admin_url} is required but unreachable");
+                    }
+                    eprintln!("SKIPPED: PostgreSQL not reachable at {admin_url}");
+                    return None;
+                }
+                let url = match admin_url.rsplit_once('/') {
+                    Some((prefix, _)) => format!("{prefix}/{name}"),
+                    None => format!("{admin_url}/{name}"),
+                };
+                Some(ScratchDatabase {
+                    url,
+                    database: Database::Postgres { admin_url, name },
+                })
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        match &self.database {
+            Database::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Database::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(postgres_admin(
+                            &admin_url,
+                            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        ));
+                    }
+                })
+                .join();
+            }
+        }
+    }
+}

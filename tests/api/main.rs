@@ -5,5 +5,19 @@
 //!
 //! One test binary (modules below) so the server links once.
 
+mod errors;
+mod events;
+mod fixtures;
 mod helpers;
+mod hub;
+mod input_fidelity;
+mod listener;
+mod listener_server;
+mod processes;
+mod query;
+mod regex_and_patch_test;
 mod smoke;
+mod spec;
+mod usage;
+mod usage_specification;
+mod writes;

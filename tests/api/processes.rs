@@ -1,0 +1,305 @@
+//! The real `tmf635` binary in its own process, for what an in-process server cannot show:
+//! an event committed just before the process is SIGKILLed is delivered after a restart, and
+//! two processes sharing one PostgreSQL database deliver each event exactly once.
+
+use crate::fixtures::usage;
+use crate::helpers::{id_of, join_all, Backend, ScratchDatabase, BASE_PATH};
+use crate::listener_server::{Received, TestListener};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a process may take to migrate its database and answer.
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// A `tmf635` process on a loopback port; SIGKILLed (if still running) when dropped.
+struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT/tmf-api/usageManagement/v4`
+    base: String,
+    client: Client,
+    /// Its stdout and stderr.
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+impl ServerProcess {
+    /// Starts the binary on `database_url` with fast delivery settings (polling every 20 ms,
+    /// retrying after 50 ms up to 200 ms), delivering or not; waits until it answers.
+    async fn start(database_url: &str, delivery_enabled: bool) -> ServerProcess {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "tmf635-process-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let out = std::fs::File::create(&log).expect("the log file is created");
+        let err = out.try_clone().expect("the log file is shared");
+        let child = Command::new(env!("CARGO_BIN_EXE_tmf635"))
+            .env("DATABASE_URL", database_url)
+            .env("TMF635_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TMF635_DELIVERY_ENABLED", delivery_enabled.to_string())
+            .env("TMF635_DELIVERY_POLL_MS", "20")
+            .env("TMF635_DELIVERY_BACKOFF_MS", "50")
+            .env("TMF635_DELIVERY_BACKOFF_MAX_MS", "200")
+            .env("TMF635_CALLBACK_TIMEOUT_MS", "2000")
+            .env("TMF635_DB_MAX_CONNECTIONS", "4")
+            .env("RUST_LOG", "info")
+            .env_remove("TMF635_CALLBACK_ALLOWED_HOSTS")
+            .env_remove("TMF635_PUBLIC_URL")
+            .env_remove("TMF635_DELIVERY_MAX_ATTEMPTS")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("the tmf635 binary starts");
+        let mut process = ServerProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}{BASE_PATH}"),
+            client: Client::new(),
+            log,
+        };
+        process.wait_until_ready().await;
+        process
+    }
+
+    async fn wait_until_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("tmf635 exited with {status} on start:\n{}", self.log());
+            }
+            let answer = self.client.get(format!("{}/hub", self.base)).send().await;
+            if answer.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                started.elapsed() < STARTUP,
+                "tmf635 did not answer within {STARTUP:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL (no shutdown of any kind), and reap it.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POSTs and answers the created resource, asserting 201.
+    async fn create(&self, path: &str, body: &Value) -> Value {
+        let (status, created) = self.post(path, body).await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {created}");
+        created
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()));
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers `{listener}/{name}` for every event; answers its id.
+    async fn subscribe(&self, listener: &TestListener, name: &str) -> String {
+        let created = self
+            .create(
+                "/hub",
+                &json!({"callback": listener.url(&format!("/{name}"))}),
+            )
+            .await;
+        id_of(&created)
+    }
+
+    /// Waits until the subscription has `count` delivered deliveries and none pending.
+    async fn wait_all_delivered(&self, subscription: &str, count: usize) {
+        let started = Instant::now();
+        loop {
+            let path = format!("/hub/{subscription}/delivery?limit=1000");
+            let (status, deliveries) = self.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "GET {path}: {deliveries}");
+            let deliveries = deliveries.as_array().cloned().unwrap_or_default();
+            let delivered = deliveries
+                .iter()
+                .filter(|d| d["status"] == "delivered")
+                .count();
+            if delivered == count && deliveries.len() == count {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "waited for {count} delivered: {deliveries:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- log of tmf635 at {} ---\n{}", self.base, self.log());
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// How often each event id arrived.
+fn counts(received: &[Received]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in received {
+        *counts.entry(r.event_id()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A usage is created and committed, the process is SIGKILLed before it could deliver
+/// anything (its delivery is off); a new process on the same database delivers the event.
+async fn an_event_committed_before_sigkill_is_delivered_after_restart(backend: Backend) {
+    let Some(database) = ScratchDatabase::create(backend).await else {
+        return;
+    };
+    let listener = TestListener::start().await;
+    let mut first = ServerProcess::start(&database.url, false).await;
+    first.subscribe(&listener, "crash").await;
+    let created = first.create("/usage", &usage("VOICE", "received")).await;
+    first.kill();
+    assert!(
+        listener.all().is_empty(),
+        "nothing was delivered by the process without delivery"
+    );
+
+    let second = ServerProcess::start(&database.url, true).await;
+    let received = listener.wait_for_count("/crash/", 1).await;
+    assert_eq!(received[0].path, "/crash/listener/usageCreateEvent");
+    assert_eq!(received[0].body["eventType"], "UsageCreateEvent");
+    assert_eq!(
+        received[0].body["event"]["usage"], created,
+        "the event carries the usage as it was created"
+    );
+    // The restarted server goes on where the first left off.
+    let (status, read) = second.get(&format!("/usage/{}", id_of(&created))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read["id"], created["id"]);
+    let next = second.create("/usage", &usage("DATA", "received")).await;
+    let received = listener.wait_for_count("/crash/", 2).await;
+    assert_eq!(received[1].resource_id(), id_of(&next));
+    listener
+        .assert_quiet("/crash/", 2, Duration::from_millis(300))
+        .await;
+    assert!(counts(&received).values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn sqlite_an_event_committed_before_sigkill_is_delivered_after_restart() {
+    an_event_committed_before_sigkill_is_delivered_after_restart(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_an_event_committed_before_sigkill_is_delivered_after_restart() {
+    an_event_committed_before_sigkill_is_delivered_after_restart(Backend::Postgres).await;
+}
+
+/// Two delivering processes on one PostgreSQL database, events created through both: each
+/// subscription gets every event exactly once, and (for events created one after another)
+/// in the order they were committed.
+#[tokio::test]
+async fn postgres_two_processes_deliver_each_event_exactly_once() {
+    let Some(database) = ScratchDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let listener = TestListener::start().await;
+    let a = ServerProcess::start(&database.url, true).await;
+    let b = ServerProcess::start(&database.url, true).await;
+    let first = a.subscribe(&listener, "one").await;
+    let second = b.subscribe(&listener, "two").await;
+
+    // One after another, alternating between the processes: a known commit order.
+    let mut in_order = Vec::new();
+    for n in 0..10 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let created = server.create("/usage", &usage("VOICE", "received")).await;
+        in_order.push(id_of(&created));
+    }
+    // Then at the same time through both.
+    let creations = (0..40).map(|n| {
+        let server = if n % 2 == 0 { &a } else { &b };
+        async move { id_of(&server.create("/usage", &usage("DATA", "rated")).await) }
+    });
+    let concurrent = join_all(creations).await;
+    let mut expected: BTreeSet<String> = in_order.iter().cloned().collect();
+    expected.extend(concurrent.iter().cloned());
+    assert_eq!(expected.len(), 50);
+
+    for (name, subscription) in [("one", &first), ("two", &second)] {
+        let prefix = format!("/{name}/");
+        listener
+            .wait_for(&prefix, "50 distinct events", |r| {
+                counts(r).len() >= expected.len()
+            })
+            .await;
+        a.wait_all_delivered(subscription, 50).await;
+        listener
+            .assert_quiet(&prefix, 50, Duration::from_millis(500))
+            .await;
+        let received = listener.accepted(&prefix);
+        let duplicated: Vec<_> = counts(&received)
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .collect();
+        assert!(
+            duplicated.is_empty(),
+            "{name}: delivered twice: {duplicated:?}"
+        );
+        let resources: BTreeSet<String> = received.iter().map(Received::resource_id).collect();
+        assert_eq!(
+            resources, expected,
+            "{name}: every usage's event, none missing"
+        );
+        assert!(received
+            .iter()
+            .all(|r| r.path == format!("/{name}/listener/usageCreateEvent")));
+        let first_ten: Vec<String> = received
+            .iter()
+            .map(Received::resource_id)
+            .filter(|id| in_order.contains(id))
+            .collect();
+        assert_eq!(first_ten, in_order, "{name}: in commit order");
+    }
+    assert!(
+        listener.refused("/").is_empty(),
+        "the listener never refused anything"
+    );
+}

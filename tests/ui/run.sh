@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Swagger UI of a tmf635 server binary in headless Chromium, offline: starts the binary on a
+# free loopback port with a fresh SQLite database, seeds one usage, and runs
+# swagger-ui.check.mjs against it (every operation listed; GET /usage "Try it out" ->
+# "Execute" shows 200 with a JSON array holding the seeded usage; no request leaves the
+# server's origin). Needs Debian's chromium (/usr/bin/chromium, or CHROMIUM=path), node, npm,
+# curl, python3.
+#
+#   tests/ui/run.sh <path-to-tmf635-binary>
+#
+# Prints PASS or FAIL last; exits 0 only on PASS. Screenshots and the server log stay in the
+# temporary directory it prints.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 <path-to-tmf635-binary>" >&2
+    exit 64
+fi
+
+BIN=$1
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+if [[ ! -x "$BIN" ]]; then
+    echo "run.sh: server binary not found or not executable: $BIN" >&2
+    echo "FAIL: Swagger UI check (no server binary)"
+    exit 66
+fi
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+if [[ ! -f "$HERE/node_modules/playwright-core/package.json" ]]; then
+    echo "run.sh: installing playwright-core (npm ci) in $HERE"
+    (cd "$HERE" && npm ci --no-audit --no-fund)
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tmf635-ui.XXXXXX")
+SERVER_LOG="$WORK/server.log"
+SERVER_PID=""
+
+cleanup() {
+    local rc=$?
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "run.sh: server did not stop on SIGTERM within 5 s, sending SIGKILL" >&2
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ $rc -eq 0 ]]; then
+        echo "PASS: Swagger UI check (screenshots in $WORK)"
+    else
+        echo "FAIL: Swagger UI check (exit $rc; server log and screenshots in $WORK)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+show_log() {
+    echo "----- server log ($SERVER_LOG) -----" >&2
+    cat "$SERVER_LOG" >&2 || true
+    echo "----- end of server log -----" >&2
+}
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+ROOT="http://127.0.0.1:$PORT"
+BASE_URL="$ROOT/tmf-api/usageManagement/v4"
+
+echo "run.sh: starting $BIN on 127.0.0.1:$PORT (work dir: $WORK)"
+NO_COLOR=1 DATABASE_URL="sqlite://$WORK/ui.db?mode=rwc" TMF635_LISTEN="127.0.0.1:$PORT" "$BIN" >"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+
+up=""
+code=""
+for _ in $(seq 1 60); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "run.sh: the server exited before answering" >&2
+        show_log
+        exit 1
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE_URL/usage?limit=1" || true)
+    if [[ "$code" == "200" || "$code" == "206" ]]; then
+        up=1
+        break
+    fi
+    sleep 0.5
+done
+if [[ -z "$up" ]]; then
+    echo "run.sh: GET $BASE_URL/usage?limit=1 did not answer within 30 s (last status: ${code:-none})" >&2
+    show_log
+    exit 1
+fi
+
+# One usage, so that the list Swagger UI shows is the server's real data.
+seed=$(curl -s -w '\n%{http_code}' --max-time 10 -X POST \
+    -H 'Content-Type: application/json' -H 'Accept: application/json' \
+    --data-binary '{"description":"Swagger UI check","usageDate":"2024-03-01T10:00:00.000Z","usageType":"VOICE","status":"received","@type":"Usage"}' \
+    "$BASE_URL/usage") || true
+seed_code=${seed##*$'\n'}
+seed_body=${seed%$'\n'*}
+if [[ "$seed_code" != 201 ]]; then
+    echo "run.sh: seeding POST /usage answered ${seed_code:-nothing} (expected 201): $seed_body" >&2
+    show_log
+    exit 1
+fi
+USAGE_ID=$(printf '%s' "$seed_body" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+echo "run.sh: seeded usage $USAGE_ID"
+
+echo "run.sh: checking Swagger UI at $ROOT/swagger-ui/ in ${CHROMIUM:-/usr/bin/chromium}"
+set +e
+EXPECT_USAGE_ID="$USAGE_ID" node "$HERE/swagger-ui.check.mjs" "$ROOT" "$WORK/swagger-ui.png"
+CHECK_RC=$?
+set -e
+if [[ $CHECK_RC -ne 0 ]]; then
+    show_log
+fi
+exit "$CHECK_RC"
