@@ -146,6 +146,10 @@ pub struct App {
     worker: Option<Worker>,
 }
 
+/// Deliveries of one subscription sent per lease; a failure stops the batch, so in practice a
+/// slow callback costs at most one timeout before the batch ends.
+const DELIVERY_BATCH: u64 = 20;
+
 fn worker_settings(config: &Config) -> WorkerSettings {
     let callback_timeout = Duration::from_millis(config.callback_timeout_ms);
     WorkerSettings {
@@ -153,10 +157,11 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         max_attempts: config.delivery_max_attempts.max(1),
         backoff_initial: Duration::from_millis(config.delivery_backoff_ms),
         backoff_max: Duration::from_millis(config.delivery_backoff_max_ms),
-        // A lease outlives the slowest callback by a wide margin, so no other instance
-        // takes a delivery while it is still being sent.
-        lease: callback_timeout * 3 + Duration::from_secs(30),
+        // A lease outlives the slowest batch (every callback timing out) by a wide margin, so
+        // no other instance takes a delivery while it is still being sent.
+        lease: callback_timeout * (DELIVERY_BATCH as u32 + 2) + Duration::from_secs(30),
         concurrency: config.delivery_concurrency.max(1),
+        batch: DELIVERY_BATCH,
     }
 }
 

@@ -3,7 +3,7 @@
 //! with exponential backoff and jitter until a delivery is given up as dead.
 
 use super::callback::CallbackClient;
-use crate::store::delivery::Leased;
+use crate::store::delivery::{Attempt, Leased};
 use crate::store::Store;
 use chrono::Utc;
 use std::sync::Arc;
@@ -21,8 +21,10 @@ pub struct WorkerSettings {
     pub backoff_max: Duration,
     /// How long a leased delivery is this instance's; longer than a callback may take.
     pub lease: Duration,
-    /// Deliveries in flight at once (to different subscriptions).
+    /// Subscriptions served at once (each by one task, in order).
     pub concurrency: u64,
+    /// Deliveries of one subscription leased, sent and recorded together.
+    pub batch: u64,
 }
 
 /// The delay before retry `attempts` (1 = the first retry): exponential, capped, with jitter
@@ -109,44 +111,57 @@ impl Worker {
             let until = Utc::now()
                 + chrono::Duration::from_std(self.settings.lease)
                     .unwrap_or(chrono::Duration::seconds(60));
-            for lease in self
+            let batches = self
                 .store
-                .lease_deliveries(&self.owner, until, free)
-                .await?
-            {
+                .lease_deliveries(&self.owner, until, free, self.settings.batch)
+                .await?;
+            for batch in batches {
                 let worker = self.clone();
                 leased += 1;
-                in_flight.spawn(async move { worker.deliver(lease).await });
+                in_flight.spawn(async move { worker.deliver(batch).await });
             }
         }
         Ok(dispatched > 0 || leased > 0)
     }
 
-    async fn deliver(&self, lease: Leased) -> Result<(), crate::error::Error> {
-        let attempt = self
-            .client
-            .deliver(&lease.callback, &lease.delivery.event_type, &lease.payload)
-            .await;
-        let attempts = lease.delivery.attempts + 1;
-        let retry_at = (attempts < self.settings.max_attempts).then(|| {
-            Utc::now()
-                + chrono::Duration::from_std(backoff(&self.settings, attempts))
-                    .unwrap_or(chrono::Duration::seconds(1))
-        });
-        if !attempt.succeeded() {
-            tracing::info!(
-                delivery = %lease.delivery.id,
-                callback = %lease.callback,
-                attempts,
-                error = attempt.error.as_deref().unwrap_or(""),
-                status = attempt.http_status,
-                dead = retry_at.is_none(),
-                "event delivery failed"
-            );
+    /// Sends a subscription's batch in order, stopping at the first failure (the rest stays
+    /// queued behind it), then records every attempt in one transaction.
+    async fn deliver(&self, batch: Vec<Leased>) -> Result<(), crate::error::Error> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut unsent = Vec::new();
+        for lease in batch {
+            if outcomes
+                .last()
+                .is_some_and(|(_, attempt, _): &(_, Attempt, _)| !attempt.succeeded())
+            {
+                unsent.push(lease.delivery.id);
+                continue;
+            }
+            let attempt = self
+                .client
+                .deliver(&lease.callback, &lease.delivery.event_type, &lease.payload)
+                .await;
+            let attempts = lease.delivery.attempts + 1;
+            let retry_at = (attempts < self.settings.max_attempts).then(|| {
+                Utc::now()
+                    + chrono::Duration::from_std(backoff(&self.settings, attempts))
+                        .unwrap_or(chrono::Duration::seconds(1))
+            });
+            if !attempt.succeeded() {
+                tracing::info!(
+                    delivery = %lease.delivery.id,
+                    callback = %lease.callback,
+                    attempts,
+                    error = attempt.error.as_deref().unwrap_or(""),
+                    status = attempt.http_status,
+                    dead = retry_at.is_none(),
+                    "event delivery failed"
+                );
+            }
+            outcomes.push((lease.delivery, attempt, retry_at));
         }
-        self.store
-            .record_attempt(&self.owner, &lease.delivery, &attempt, retry_at)
-            .await
+        self.store.record_attempts(&self.owner, &outcomes).await?;
+        self.store.release_leases(&self.owner, &unsent).await
     }
 }
 

@@ -114,23 +114,27 @@ impl Store {
         Ok(events.len())
     }
 
-    /// Leases up to `limit` due deliveries, each the oldest pending one of its subscription
-    /// (so a subscription's events go out in order), to `owner` until `until`.
+    /// Leases work for up to `subscriptions` subscriptions: for each, its oldest pending
+    /// deliveries (at most `per_subscription`, consecutive and due), to `owner` until `until`.
+    /// Each batch is sent in order by one task; leasing and recording a batch at once keeps the
+    /// commits per event low. A batch another instance got to first is left to it.
     pub async fn lease_deliveries(
         &self,
         owner: &str,
         until: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<Leased>, Error> {
+        subscriptions: u64,
+        per_subscription: u64,
+    ) -> Result<Vec<Vec<Leased>>, Error> {
         let now = Utc::now();
-        let candidates = delivery::Entity::find()
+        let free = || {
+            Condition::any()
+                .add(delivery::Column::LeaseUntil.is_null())
+                .add(delivery::Column::LeaseUntil.lt(now))
+        };
+        let heads = delivery::Entity::find()
             .filter(delivery::Column::Status.eq(PENDING))
             .filter(delivery::Column::NextAttemptAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(delivery::Column::LeaseUntil.is_null())
-                    .add(delivery::Column::LeaseUntil.lt(now)),
-            )
+            .filter(free())
             .filter(Expr::cust(
                 "NOT EXISTS (SELECT 1 FROM \"delivery\" AS \"earlier\" \
                  WHERE \"earlier\".\"subscription_id\" = \"delivery\".\"subscription_id\" \
@@ -138,62 +142,84 @@ impl Store {
                  AND \"earlier\".\"outbox_seq\" < \"delivery\".\"outbox_seq\")",
             ))
             .order_by_asc(delivery::Column::OutboxSeq)
-            .limit(limit)
+            .limit(subscriptions)
             .all(self.db())
             .await?;
-        let mut leased = Vec::new();
-        for candidate in candidates {
+        let mut batches = Vec::new();
+        for head in heads {
+            // The head and the pending deliveries right behind it, while they are due and free.
+            let queue = delivery::Entity::find()
+                .filter(delivery::Column::SubscriptionId.eq(head.subscription_id.as_str()))
+                .filter(delivery::Column::Status.eq(PENDING))
+                .order_by_asc(delivery::Column::OutboxSeq)
+                .limit(per_subscription)
+                .all(self.db())
+                .await?;
+            let batch: Vec<delivery::Model> = queue
+                .into_iter()
+                .take_while(|d| {
+                    d.next_attempt_at <= now && d.lease_until.is_none_or(|until| until < now)
+                })
+                .collect();
+            if batch.first().map(|d| &d.id) != Some(&head.id) {
+                continue; // the queue moved meanwhile
+            }
+            let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
             let taken = delivery::Entity::update_many()
                 .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
                 .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
-                .filter(delivery::Column::Id.eq(candidate.id.as_str()))
+                .filter(delivery::Column::Id.is_in(ids.clone()))
                 .filter(delivery::Column::Status.eq(PENDING))
-                .filter(
-                    Condition::any()
-                        .add(delivery::Column::LeaseUntil.is_null())
-                        .add(delivery::Column::LeaseUntil.lt(now)),
-                )
+                .filter(free())
                 .exec(self.db())
                 .await?;
-            if taken.rows_affected != 1 {
-                continue; // another instance took it
+            if taken.rows_affected != ids.len() as u64 {
+                // Another instance holds part of it: give back what we got, keep out.
+                self.release_leases(owner, &ids).await?;
+                continue;
             }
-            let subscription = hub::Entity::find_by_id(candidate.subscription_id.clone())
+            let Some(subscription) = hub::Entity::find_by_id(head.subscription_id.clone())
                 .one(self.db())
-                .await?;
-            let event = event_outbox::Entity::find_by_id(candidate.outbox_seq)
-                .one(self.db())
-                .await?;
-            match (subscription, event) {
-                (Some(subscription), Some(event)) => leased.push(Leased {
-                    delivery: candidate,
-                    callback: subscription.callback,
-                    payload: event.payload,
-                }),
+                .await?
+            else {
                 // Unsubscribed meanwhile: nothing to send.
-                _ => {
-                    delivery::Entity::delete_by_id(candidate.id)
-                        .exec(self.db())
-                        .await?;
-                }
-            }
+                delivery::Entity::delete_many()
+                    .filter(delivery::Column::Id.is_in(ids))
+                    .exec(self.db())
+                    .await?;
+                continue;
+            };
+            let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
+            let payloads: std::collections::HashMap<i64, Value> = event_outbox::Entity::find()
+                .filter(event_outbox::Column::Seq.is_in(seqs))
+                .all(self.db())
+                .await?
+                .into_iter()
+                .map(|e| (e.seq, e.payload))
+                .collect();
+            batches.push(
+                batch
+                    .into_iter()
+                    .filter_map(|d| {
+                        let payload = payloads.get(&d.outbox_seq)?.clone();
+                        Some(Leased {
+                            delivery: d,
+                            callback: subscription.callback.clone(),
+                            payload,
+                        })
+                    })
+                    .collect(),
+            );
         }
-        Ok(leased)
+        Ok(batches)
     }
 
-    /// Records an attempt and moves the delivery on: delivered, retried at `retry_at`, or dead
-    /// when `retry_at` is None. Only the lease holder's record counts.
-    pub async fn record_attempt(
-        &self,
-        owner: &str,
-        leased: &delivery::Model,
-        attempt: &Attempt,
-        retry_at: Option<DateTime<Utc>>,
-    ) -> Result<(), Error> {
-        let now = Utc::now();
-        let txn = self.db().begin().await?;
-        let mut update = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Attempts, Expr::value(leased.attempts + 1))
+    /// Gives leased deliveries back without an attempt (they stay pending, in order).
+    pub async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        delivery::Entity::update_many()
             .col_expr(
                 delivery::Column::LeaseOwner,
                 Expr::value(Option::<String>::None),
@@ -202,32 +228,68 @@ impl Store {
                 delivery::Column::LeaseUntil,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
-            .col_expr(delivery::Column::LastError, Expr::value(describe(attempt)));
-        update = if attempt.succeeded() {
-            update
-                .col_expr(delivery::Column::Status, Expr::value(DELIVERED))
-                .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
-        } else if let Some(retry_at) = retry_at {
-            update.col_expr(delivery::Column::NextAttemptAt, Expr::value(retry_at))
-        } else {
-            update.col_expr(delivery::Column::Status, Expr::value(DEAD))
-        };
-        let updated = update
-            .filter(delivery::Column::Id.eq(leased.id.as_str()))
+            .filter(delivery::Column::Id.is_in(ids.to_vec()))
             .filter(delivery::Column::LeaseOwner.eq(owner))
-            .exec(&txn)
+            .exec(self.db())
             .await?;
-        if updated.rows_affected == 1 {
-            delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
-                id: Set(uuid::Uuid::new_v4().to_string()),
-                delivery_id: Set(leased.id.clone()),
-                attempted_at: Set(now),
-                http_status: Set(attempt.http_status.map(i32::from)),
-                error: Set(attempt.error.clone()),
-                duration_ms: Set(attempt.duration_ms),
-            })
-            .exec_without_returning(&txn)
-            .await?;
+        Ok(())
+    }
+
+    /// Records the attempts of a batch in one transaction and moves each delivery on:
+    /// delivered, retried at its `retry_at`, or dead when that is None. Only the lease
+    /// holder's records count.
+    pub async fn record_attempts(
+        &self,
+        owner: &str,
+        outcomes: &[(delivery::Model, Attempt, Option<DateTime<Utc>>)],
+    ) -> Result<(), Error> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let txn = self.db().begin().await?;
+        let mut attempts = Vec::new();
+        for (leased, attempt, retry_at) in outcomes {
+            let mut update = delivery::Entity::update_many()
+                .col_expr(delivery::Column::Attempts, Expr::value(leased.attempts + 1))
+                .col_expr(
+                    delivery::Column::LeaseOwner,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    delivery::Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(delivery::Column::LastError, Expr::value(describe(attempt)));
+            update = if attempt.succeeded() {
+                update
+                    .col_expr(delivery::Column::Status, Expr::value(DELIVERED))
+                    .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
+            } else if let Some(retry_at) = retry_at {
+                update.col_expr(delivery::Column::NextAttemptAt, Expr::value(*retry_at))
+            } else {
+                update.col_expr(delivery::Column::Status, Expr::value(DEAD))
+            };
+            let updated = update
+                .filter(delivery::Column::Id.eq(leased.id.as_str()))
+                .filter(delivery::Column::LeaseOwner.eq(owner))
+                .exec(&txn)
+                .await?;
+            if updated.rows_affected == 1 {
+                attempts.push(delivery_attempt::ActiveModel {
+                    id: Set(uuid::Uuid::new_v4().to_string()),
+                    delivery_id: Set(leased.id.clone()),
+                    attempted_at: Set(now),
+                    http_status: Set(attempt.http_status.map(i32::from)),
+                    error: Set(attempt.error.clone()),
+                    duration_ms: Set(attempt.duration_ms),
+                });
+            }
+        }
+        if !attempts.is_empty() {
+            delivery_attempt::Entity::insert_many(attempts)
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(())
