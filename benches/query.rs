@@ -13,6 +13,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
 use serde_json::json;
 use std::time::Instant;
 use tmf635::app::App;
+use tmf635::store::{array_index, Table};
 use tmf635::Config;
 
 const PARTIES: usize = 20;
@@ -99,17 +100,39 @@ async fn load(store: &tmf635::store::Store, rows: usize) -> Vec<String> {
                 .map(|i| usage_row(i, &mut rng))
                 .collect();
             ids.extend(batch.iter().map(|r| r.id.clone().unwrap()));
+            // The array-value index rows the store writes with each usage.
+            let index_rows: Vec<_> = batch
+                .iter()
+                .flat_map(|r| {
+                    let document = r.document.clone().unwrap();
+                    let document = document.as_object().cloned().unwrap_or_default();
+                    array_index::rows(
+                        <entity::usage::Entity as Table>::INDEXED_ARRAY_PATHS,
+                        &r.id.clone().unwrap(),
+                        &document,
+                    )
+                })
+                .collect();
             entity::usage::Entity::insert_many(batch)
                 .exec_without_returning(&txn)
                 .await
                 .expect("rows insert");
+            entity::usage_array_value::Entity::insert_many(index_rows)
+                .exec_without_returning(&txn)
+                .await
+                .expect("index rows insert");
         }
         txn.commit().await.expect("commit");
     }
-    // Fresh statistics, as a long-running database would have.
+    // Fresh statistics and (PostgreSQL) a visibility map, as autovacuum keeps them on a
+    // long-running database.
+    let maintenance = match store.backend() {
+        sea_orm::DatabaseBackend::Postgres => "VACUUM ANALYZE",
+        _ => "ANALYZE",
+    };
     store
         .db()
-        .execute_unprepared("ANALYZE")
+        .execute_unprepared(maintenance)
         .await
         .expect("analyze");
     eprintln!(

@@ -10,4 +10,5 @@ pub mod event_outbox;
 pub mod hub;
 pub mod received_event;
 pub mod usage;
+pub mod usage_array_value;
 pub mod usage_specification;

@@ -9,6 +9,7 @@ use crate::model::document::Document;
 use crate::model::patch::Patch;
 use crate::model::scalar::Integer;
 use crate::query::{self, FieldSelection};
+use crate::store::resource::ListQuery;
 use crate::store::{StoredResource, Table};
 use poem::Request;
 use poem_openapi::types::ParseFromJSON;
@@ -80,17 +81,18 @@ impl Handlers {
         let (offset, limit) = paging(&self.settings, offset, limit)?;
         let raw_query = request.uri().query().unwrap_or("");
         let filter = query::filter::parse(raw_query, query::RESERVED)?;
-        let condition = query::compile::compile::<T>(&filter, self.store.backend())?;
         let sort = sort_param(raw_query)?
             .map(|s| query::sort::parse(T::KIND, &s))
             .transpose()?
             .unwrap_or_default();
+        let compiled = query::compile::compile::<T>(&filter, &sort, self.store.backend())?;
         let order = query::sort::order_terms::<T>(&sort, self.store.backend());
-        let order = if sort.is_empty() { Vec::new() } else { order };
-        let page = self
-            .store
-            .list::<T>(condition, order, offset, limit)
-            .await?;
+        let list = ListQuery {
+            filter: compiled.condition,
+            order: if sort.is_empty() { Vec::new() } else { order },
+            index_scan: compiled.index_scan,
+        };
+        let page = self.store.list::<T>(list, offset, limit).await?;
         let items: Vec<Document<M>> = page
             .items
             .iter()

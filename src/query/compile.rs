@@ -8,38 +8,73 @@
 //! - values compare by the attribute's type in the schema: date-times as instants, numbers as
 //!   numbers, booleans as booleans, the rest as text.
 
+use super::index_probe;
 use super::schema::{self, AttrType};
 use super::sql::{push_array_elements, push_pg_json, push_scalar, Context, Sql};
-use super::{Condition, Filter, Op};
+use super::{Condition, Filter, Op, SortKey};
 use crate::error::Error;
+use crate::store::resource::IndexScan;
 use crate::store::Table;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::{Condition as SqlCondition, SimpleExpr};
 use sea_orm::{DatabaseBackend, IdenStatic, Value};
 
 /// A condition resolved against the schema, with its values parsed by type.
-struct Resolved<'a> {
-    condition: &'a Condition,
-    ty: AttrType,
+pub(super) struct Resolved<'a> {
+    pub condition: &'a Condition,
+    pub ty: AttrType,
     /// Path indexes after which the value is an array.
-    arrays: Vec<usize>,
-    values: Vec<Value>,
+    pub arrays: Vec<usize>,
+    pub values: Vec<Value>,
 }
 
-pub fn compile<T: Table>(filter: &Filter, backend: DatabaseBackend) -> Result<SqlCondition, Error> {
+/// A filter as SQL: the condition on the resource table, and the index scan that answers the
+/// whole list instead when filter and sort allow it.
+pub struct Compiled {
+    pub condition: SqlCondition,
+    pub index_scan: Option<IndexScan>,
+}
+
+pub fn compile<T: Table>(
+    filter: &Filter,
+    sort: &[SortKey],
+    backend: DatabaseBackend,
+) -> Result<Compiled, Error> {
     let resolved = filter
         .conditions
         .iter()
         .map(|c| resolve::<T>(c, backend))
         .collect::<Result<Vec<_>, _>>()?;
-    if resolved.is_empty() {
-        return Ok(SqlCondition::all());
-    }
+    let probe = index_probe::plan::<T>(&resolved);
+    let index_scan = probe
+        .as_ref()
+        .and_then(|p| index_probe::index_scan::<T>(p, &resolved, sort, backend));
+    let rest: Vec<&Resolved> = resolved
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !probe.as_ref().is_some_and(|p| p.answers(*i)))
+        .map(|(_, c)| c)
+        .collect();
     let mut sql = Sql::new(backend);
-    let refs: Vec<&Resolved> = resolved.iter().collect();
-    let mut aliases = 0;
-    push_group::<T>(&mut sql, &Context::Document, 0, &refs, &mut aliases);
-    Ok(SqlCondition::all().add(sql.into_expr()))
+    if let Some(probe) = &probe {
+        index_probe::push_in::<T>(&mut sql, probe, &resolved);
+        if !rest.is_empty() {
+            sql.push(" AND ");
+        }
+    }
+    if !rest.is_empty() {
+        let mut aliases = 0;
+        push_group::<T>(&mut sql, &Context::Document, 0, &rest, &mut aliases);
+    }
+    let condition = if sql.text.is_empty() {
+        SqlCondition::all()
+    } else {
+        SqlCondition::all().add(sql.into_expr())
+    };
+    Ok(Compiled {
+        condition,
+        index_scan,
+    })
 }
 
 fn bad(condition: &Condition, why: impl std::fmt::Display) -> Error {
@@ -137,7 +172,12 @@ fn push_group<T: Table>(
 }
 
 /// Appends the comparison of one condition whose path (from `depth`) crosses no array.
-fn push_comparison<T: Table>(sql: &mut Sql, context: &Context, depth: usize, c: &Resolved) {
+pub(super) fn push_comparison<T: Table>(
+    sql: &mut Sql,
+    context: &Context,
+    depth: usize,
+    c: &Resolved,
+) {
     let path = &c.condition.path[depth..];
     let column = match (context, path) {
         (Context::Document, [attribute]) => T::column(attribute),

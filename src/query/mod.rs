@@ -6,6 +6,7 @@
 pub mod compile;
 pub mod fields;
 pub mod filter;
+mod index_probe;
 pub mod schema;
 pub mod sort;
 pub mod sql;

@@ -61,9 +61,15 @@ pub fn order_terms<T: Table>(
             )
         })
         .collect();
+    // The id runs the way of the last key, so `-usageDate` pages walk an index on
+    // (usage_date, id) backwards with no sort step.
+    let id_order = match keys.last() {
+        Some(key) if key.descending => Order::Desc,
+        _ => Order::Asc,
+    };
     terms.push((
         sea_orm::sea_query::Expr::col(T::id_column()).into(),
-        Order::Asc,
+        id_order,
         NullOrdering::Last,
     ));
     terms

@@ -1,29 +1,37 @@
 //! Persistence with sea-orm: one module per table, no HTTP types. Every write that changes a
 //! resource writes its events to the outbox in the same transaction.
 
+pub mod array_index;
 pub mod delivery;
 mod hub;
 mod outbox;
 mod received_event;
 pub mod resource;
 mod tables;
+mod writer;
 
 pub use resource::StoredResource;
 pub use tables::Table;
+pub use writer::BoxFuture;
 
+use crate::error::Error;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr,
 };
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use writer::GroupCommit;
 
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
     /// Notified after every committed change, so the local delivery worker wakes at once.
     changes: Arc<Notify>,
+    /// SQLite's single writer with group commit (None on PostgreSQL).
+    group_commit: Option<GroupCommit>,
 }
 
 impl Store {
@@ -47,9 +55,13 @@ impl Store {
             });
         let db = Database::connect(options).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
+        let changes = Arc::new(Notify::new());
+        let group_commit = (db.get_database_backend() == DatabaseBackend::Sqlite)
+            .then(|| GroupCommit::start(db.clone(), changes.clone()));
         Ok(Store {
             db,
-            changes: Arc::new(Notify::new()),
+            changes,
+            group_commit,
         })
     }
 
@@ -64,6 +76,24 @@ impl Store {
 
     pub(crate) fn changed(&self) {
         self.changes.notify_one();
+    }
+
+    /// Runs `work` in a write transaction and answers once it is committed (see `writer`).
+    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Result<R, Error>>
+            + Send
+            + 'static,
+    {
+        match &self.group_commit {
+            Some(group_commit) => group_commit.write(work).await,
+            None => {
+                let value = writer::in_transaction(&self.db, work).await?;
+                self.changed();
+                Ok(value)
+            }
+        }
     }
 
     pub fn backend(&self) -> DatabaseBackend {

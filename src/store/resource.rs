@@ -2,15 +2,14 @@
 //! concurrency: a write applies only to the revision it was computed from, and retries on a
 //! fresh read when another writer got there first.
 
-use super::{outbox, Store, Table};
+use super::{array_index, outbox, Store, Table};
 use crate::error::Error;
 use crate::events;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, NullOrdering, Order, SimpleExpr};
-use sea_orm::{
-    ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// A resource as stored: the document holds `id` and `href` too.
 #[derive(Debug, Clone)]
@@ -19,6 +18,21 @@ pub struct StoredResource {
     pub revision: i64,
     pub created_at: DateTime<Utc>,
     pub document: Map<String, Value>,
+}
+
+/// What a list asks of a table: the filter and order (empty: newest first), or an index
+/// scan that answers both.
+pub struct ListQuery {
+    pub filter: Condition,
+    pub order: Vec<(SimpleExpr, Order, NullOrdering)>,
+    pub index_scan: Option<IndexScan>,
+}
+
+/// A condition on the array-value index (`usage_array_value`) that selects exactly the rows of
+/// a list, in usageDate order.
+pub struct IndexScan {
+    pub condition: SimpleExpr,
+    pub descending: bool,
 }
 
 /// A page of a list and the number of rows that matched.
@@ -46,14 +60,17 @@ impl Store {
             created_at: Utc::now(),
             document,
         };
-        let txn = self.db().begin().await?;
-        T::insert(T::active_model(&row))
-            .exec_without_returning(&txn)
-            .await?;
-        outbox::insert(&txn, events::created(T::KIND, &row.document)).await?;
-        txn.commit().await?;
-        self.changed();
-        Ok(row)
+        self.write(move |txn| {
+            Box::pin(async move {
+                T::insert(T::active_model(&row))
+                    .exec_without_returning(txn)
+                    .await?;
+                array_index::write::<T>(txn, &row.id, None, Some(&row.document)).await?;
+                outbox::insert(txn, events::created(T::KIND, &row.document)).await?;
+                Ok(row)
+            })
+        })
+        .await
     }
 
     pub async fn find<T>(&self, id: &str) -> Result<StoredResource, Error>
@@ -75,25 +92,30 @@ impl Store {
     /// exact number of matching rows.
     pub async fn list<T: Table>(
         &self,
-        filter: Condition,
-        order: Vec<(SimpleExpr, Order, NullOrdering)>,
+        query: ListQuery,
         offset: u64,
         limit: u64,
     ) -> Result<Page, Error> {
-        let total = T::find().filter(filter.clone()).count(self.db()).await?;
+        if let Some(scan) = query.index_scan {
+            return self.list_by_index::<T>(scan, offset, limit).await;
+        }
+        let total = T::find()
+            .filter(query.filter.clone())
+            .count(self.db())
+            .await?;
         if limit == 0 || offset >= total {
             return Ok(Page {
                 items: Vec::new(),
                 total,
             });
         }
-        let mut select = T::find().filter(filter);
-        if order.is_empty() {
+        let mut select = T::find().filter(query.filter);
+        if query.order.is_empty() {
             select = select
                 .order_by(T::created_at_column(), Order::Desc)
                 .order_by(T::id_column(), Order::Desc);
         }
-        for (expr, direction, nulls) in order {
+        for (expr, direction, nulls) in query.order {
             select = select.order_by_with_nulls(expr, direction, nulls);
         }
         let items = select
@@ -104,6 +126,64 @@ impl Store {
             .into_iter()
             .map(T::stored)
             .collect();
+        Ok(Page { items, total })
+    }
+
+    /// A list answered by the array-value index alone: count and page come from one range
+    /// scan of `(path, value, usage_date, usage_id)`, and only the page's rows are read.
+    /// Same order as the general path: usageDate, then id the same way.
+    async fn list_by_index<T: Table>(
+        &self,
+        scan: IndexScan,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page, Error> {
+        use entity::usage_array_value::{Column, Entity};
+        let total: i64 = Entity::find()
+            .select_only()
+            .column_as(Expr::col(Column::UsageId).count_distinct(), "total")
+            .filter(scan.condition.clone())
+            .into_tuple()
+            .one(self.db())
+            .await?
+            .unwrap_or(0);
+        let total = u64::try_from(total).unwrap_or(0);
+        if limit == 0 || offset >= total {
+            return Ok(Page {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let order = if scan.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let keys: Vec<(Option<DateTime<Utc>>, String)> = Entity::find()
+            .select_only()
+            .column(Column::UsageDate)
+            .column(Column::UsageId)
+            .distinct()
+            .filter(scan.condition)
+            .order_by(Column::UsageDate, order.clone())
+            .order_by(Column::UsageId, order)
+            .offset(offset)
+            .limit(limit)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        let ids: Vec<String> = keys.into_iter().map(|(_, id)| id).collect();
+        let mut rows: HashMap<String, StoredResource> = T::find()
+            .filter(T::id_column().is_in(ids.iter().cloned()))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(|model| {
+                let row = T::stored(model);
+                (row.id.clone(), row)
+            })
+            .collect();
+        let items = ids.iter().filter_map(|id| rows.remove(id)).collect();
         Ok(Page { items, total })
     }
 
@@ -132,21 +212,29 @@ impl Store {
                 document,
                 ..current.clone()
             };
-            let txn = self.db().begin().await?;
-            let updated = T::update_many()
-                .set(T::active_model(&row))
-                .filter(T::id_column().eq(id))
-                .filter(T::revision_column().eq(current.revision))
-                .exec(&txn)
+            // Applies only to the revision read; None when another writer got there first.
+            let written = self
+                .write(move |txn| {
+                    Box::pin(async move {
+                        let updated = T::update_many()
+                            .set(T::active_model(&row))
+                            .filter(T::id_column().eq(&row.id))
+                            .filter(T::revision_column().eq(current.revision))
+                            .exec(txn)
+                            .await?;
+                        if updated.rows_affected != 1 {
+                            return Ok(None);
+                        }
+                        let (before, after) = (&current.document, &row.document);
+                        array_index::write::<T>(txn, &row.id, Some(before), Some(after)).await?;
+                        outbox::insert(txn, events::updated(T::KIND, before, after)).await?;
+                        Ok(Some(row))
+                    })
+                })
                 .await?;
-            if updated.rows_affected == 1 {
-                let events = events::updated(T::KIND, &current.document, &row.document);
-                outbox::insert(&txn, events).await?;
-                txn.commit().await?;
-                self.changed();
+            if let Some(row) = written {
                 return Ok(row);
             }
-            txn.rollback().await?;
         }
         Err(Error::Conflict(format!(
             "{} {id} is being changed by other writers; try again",
@@ -161,19 +249,27 @@ impl Store {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.find::<T>(id).await?;
             check_revision(&current, expected_revision)?;
-            let txn = self.db().begin().await?;
-            let deleted = T::delete_many()
-                .filter(T::id_column().eq(id))
-                .filter(T::revision_column().eq(current.revision))
-                .exec(&txn)
+            let deleted = self
+                .write(move |txn| {
+                    Box::pin(async move {
+                        let deleted = T::delete_many()
+                            .filter(T::id_column().eq(&current.id))
+                            .filter(T::revision_column().eq(current.revision))
+                            .exec(txn)
+                            .await?;
+                        if deleted.rows_affected != 1 {
+                            return Ok(false);
+                        }
+                        let (id, document) = (&current.id, &current.document);
+                        array_index::write::<T>(txn, id, Some(document), None).await?;
+                        outbox::insert(txn, events::deleted(T::KIND, document)).await?;
+                        Ok(true)
+                    })
+                })
                 .await?;
-            if deleted.rows_affected == 1 {
-                outbox::insert(&txn, events::deleted(T::KIND, &current.document)).await?;
-                txn.commit().await?;
-                self.changed();
+            if deleted {
                 return Ok(());
             }
-            txn.rollback().await?;
         }
         Err(Error::Conflict(format!(
             "{} {id} is being changed by other writers; try again",

@@ -22,13 +22,16 @@ pub trait Table:
     fn stored(model: Self::Model) -> StoredResource;
     /// The typed column that holds a first-level attribute, if one does.
     fn column(attribute: &str) -> Option<Self::Column>;
+    /// Array attributes whose string values are kept in the array-value index
+    /// (`usage_array_value`, see `store::array_index`); only usages have one.
+    const INDEXED_ARRAY_PATHS: &'static [&'static str] = &[];
 }
 
 fn text(doc: &Map<String, Value>, key: &str) -> Option<String> {
     doc.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn instant(doc: &Map<String, Value>, key: &str) -> Option<DateTime<Utc>> {
+pub(super) fn instant(doc: &Map<String, Value>, key: &str) -> Option<DateTime<Utc>> {
     doc.get(key)
         .and_then(Value::as_str)
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
@@ -44,6 +47,10 @@ fn document(json: Value) -> Map<String, Value> {
 
 impl Table for usage::Entity {
     const KIND: ResourceKind = ResourceKind::Usage;
+    // The values a usage is looked up by, with few usages each (unlike `role` or
+    // `usageCharacteristic.name`, where an index would not narrow anything down).
+    const INDEXED_ARRAY_PATHS: &'static [&'static str] =
+        &["relatedParty.id", "ratedProductUsage.productRef.id"];
 
     fn id_column() -> usage::Column {
         usage::Column::Id

@@ -66,6 +66,20 @@ impl TestApp {
         backend: Backend,
         configure: impl FnOnce(&mut Config),
     ) -> Option<TestApp> {
+        Self::spawn_prepared(backend, configure, |_| async {}).await
+    }
+
+    /// Like `spawn_with`, running `prepare` on the fresh database's URL before the server
+    /// starts (e.g. to lay down an older schema and data the server then migrates).
+    pub async fn spawn_prepared<F, P>(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        prepare: P,
+    ) -> Option<TestApp>
+    where
+        P: FnOnce(String) -> F,
+        F: std::future::Future<Output = ()>,
+    {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (url, database) = match backend {
             Backend::Sqlite => {
@@ -101,6 +115,7 @@ impl TestApp {
                 (server_url, Database::Postgres { admin_url, name })
             }
         };
+        prepare(url.clone()).await;
         let mut config = Config::with_database(&url);
         config.listen = "127.0.0.1:0".into();
         config.db_max_connections = 4;

@@ -54,10 +54,22 @@ impl Seed {
     /// Labels ordered as a sort with ties broken by ascending id: `groups` are in sort order,
     /// the members of each group tie.
     fn tied(&self, groups: &[&[&'static str]]) -> Vec<&'static str> {
+        self.tied_by_id(groups, false)
+    }
+
+    /// The same when the last sort key is descending: ties are broken by descending id.
+    fn tied_desc(&self, groups: &[&[&'static str]]) -> Vec<&'static str> {
+        self.tied_by_id(groups, true)
+    }
+
+    fn tied_by_id(&self, groups: &[&[&'static str]], descending: bool) -> Vec<&'static str> {
         let mut out = Vec::new();
         for group in groups {
             let mut members: Vec<&'static str> = group.to_vec();
             members.sort_by_key(|l| self.id(l).to_string());
+            if descending {
+                members.reverse();
+            }
             out.extend(members);
         }
         out
@@ -546,10 +558,11 @@ backend_tests! {
 
     async fn sort_ascending_descending_and_by_several_keys(app) {
         let s = seed_usages(&app).await;
-        // Ties (u1 and u2 are the same instant) are broken by id; absent values come last.
+        // Ties (u1 and u2 are the same instant) are broken by id, the way of the last key;
+        // absent values come last.
         for (query, expected) in [
             ("sort=usageDate", s.tied(&[&["u4"], &["u1", "u2"], &["u3"], &["u5"], &["u6"]])),
-            ("sort=-usageDate", s.tied(&[&["u5"], &["u3"], &["u1", "u2"], &["u4"], &["u6"]])),
+            ("sort=-usageDate", s.tied_desc(&[&["u5"], &["u3"], &["u1", "u2"], &["u4"], &["u6"]])),
             ("sort=-usageDate,usageType", vec!["u5", "u3", "u2", "u1", "u4", "u6"]),
             ("sort=usageType", s.tied(&[&["u2", "u5"], &["u4"], &["u1", "u3", "u6"]])),
             ("sort=%2BusageType,usageDate", vec!["u2", "u5", "u4", "u1", "u3", "u6"]),
@@ -558,7 +571,7 @@ backend_tests! {
                 "sort=usageSpecification.id",
                 s.tied(&[&["u2", "u5"], &["u4"], &["u1", "u3"], &["u6"]]),
             ),
-            ("status=rated,billed&sort=-usageDate", s.tied(&[&["u1", "u2"], &["u4"]])),
+            ("status=rated,billed&sort=-usageDate", s.tied_desc(&[&["u1", "u2"], &["u4"]])),
             ("sort=description", vec!["u1", "u2", "u3", "u4", "u5", "u6"]),
             ("sort=-description", vec!["u6", "u5", "u4", "u3", "u2", "u1"]),
         ] {
@@ -572,7 +585,7 @@ backend_tests! {
             ),
             (
                 "sort=-validFor.startDateTime",
-                s.tied(&[&["s3"], &["s1", "s2"], &["s4"]]),
+                s.tied_desc(&[&["s3"], &["s1", "s2"], &["s4"]]),
             ),
             ("sort=-version", vec!["s4", "s2", "s3", "s1"]),
             ("sort=lifecycleStatus,-name", vec!["s1", "s2", "s4", "s3"]),

@@ -1,0 +1,115 @@
+//! When a filter can use the array-value index (`store::array_index`): an equality on an
+//! indexed array attribute (`relatedParty.id=P` or `=P,Q`) becomes
+//! `id IN (SELECT usage_id FROM usage_array_value WHERE path = .. AND value IN (..) AND
+//! <usageDate conditions>)`, an index range scan instead of a JSON walk over every row.
+//! When nothing else is asked (only usageDate conditions beside it, sorted by usageDate), the
+//! index alone answers the count and the page (`IndexScan`).
+
+use super::compile::{push_comparison, Resolved};
+use super::sql::Sql;
+use super::{Op, SortKey};
+use crate::store::resource::IndexScan;
+use crate::store::Table;
+use sea_orm::DatabaseBackend;
+
+/// The name of the date attribute the index rows carry (as column `usage_date`, the same name
+/// as the usage table's column, so its comparisons compile the same in both places).
+const DATE: &str = "usageDate";
+
+pub(super) struct Probe {
+    /// The condition the index answers.
+    member: usize,
+    /// No other condition is on the same array, so the index answers it alone and its EXISTS
+    /// is not needed (otherwise the EXISTS still checks that one element matches them all).
+    pub replaces_exists: bool,
+    /// The usageDate conditions, applied in the index scan as well.
+    dates: Vec<usize>,
+}
+
+impl Probe {
+    /// Conditions the probe answers entirely (they need no other SQL).
+    pub fn answers(&self, i: usize) -> bool {
+        i == self.member && self.replaces_exists
+    }
+}
+
+pub(super) fn plan<T: Table>(resolved: &[Resolved]) -> Option<Probe> {
+    let member = resolved.iter().position(|c| {
+        c.condition.op == Op::Eq
+            && c.arrays == [0]
+            && T::INDEXED_ARRAY_PATHS.contains(&c.condition.path.join(".").as_str())
+    })?;
+    let array = &resolved[member].condition.path[0];
+    let replaces_exists = resolved
+        .iter()
+        .enumerate()
+        .all(|(i, c)| i == member || c.condition.path.first() != Some(array));
+    let dates = resolved
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.condition.path == [DATE]
+                && T::column(DATE).is_some()
+                && matches!(c.condition.op, Op::Eq | Op::Gt | Op::Gte | Op::Lt | Op::Lte)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    Some(Probe {
+        member,
+        replaces_exists,
+        dates,
+    })
+}
+
+/// Appends `"id" IN (SELECT "usage_id" FROM "usage_array_value" WHERE ...)`.
+pub(super) fn push_in<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
+    sql.push("\"id\" IN (SELECT \"usage_id\" FROM \"usage_array_value\" WHERE ");
+    push_where::<T>(sql, probe, resolved);
+    sql.push(")");
+}
+
+fn push_where<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
+    let c = &resolved[probe.member];
+    sql.push("\"path\" = ")
+        .bind(c.condition.path.join("."))
+        .push(" AND \"value\" IN (");
+    for (i, v) in c.values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(v.clone());
+    }
+    sql.push(")");
+    for &d in &probe.dates {
+        sql.push(" AND ");
+        push_comparison::<T>(sql, &super::sql::Context::Document, 0, &resolved[d]);
+    }
+}
+
+/// The index scan that answers the whole list, if the filter and sort allow it: the probe
+/// answers its condition alone, every other condition is a usageDate condition it applies
+/// (at least one, so rows without a date, which would sort differently, are excluded), and
+/// the list is sorted by usageDate only.
+pub(super) fn index_scan<T: Table>(
+    probe: &Probe,
+    resolved: &[Resolved],
+    sort: &[SortKey],
+    backend: DatabaseBackend,
+) -> Option<IndexScan> {
+    let covered = probe.replaces_exists
+        && !probe.dates.is_empty()
+        && (0..resolved.len()).all(|i| i == probe.member || probe.dates.contains(&i));
+    let descending = match sort {
+        [key] if key.path == [DATE] => key.descending,
+        _ => return None,
+    };
+    if !covered {
+        return None;
+    }
+    let mut sql = Sql::new(backend);
+    push_where::<T>(&mut sql, probe, resolved);
+    Some(IndexScan {
+        condition: sql.into_expr(),
+        descending,
+    })
+}
