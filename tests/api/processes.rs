@@ -232,6 +232,79 @@ async fn postgres_an_event_committed_before_sigkill_is_delivered_after_restart()
     an_event_committed_before_sigkill_is_delivered_after_restart(Backend::Postgres).await;
 }
 
+/// Sixteen clients create usages as fast as they can and the process is SIGKILLed among them
+/// (SQLite commits them in groups): every usage answered 201 is there after a restart, and so
+/// is its event.
+async fn every_201_survives_a_sigkill_under_concurrent_writes(backend: Backend) {
+    let Some(database) = ScratchDatabase::create(backend).await else {
+        return;
+    };
+    let listener = TestListener::start().await;
+    let mut first = ServerProcess::start(&database.url, false).await;
+    first.subscribe(&listener, "burst").await;
+    let writers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url) = (first.client.clone(), format!("{}/usage", first.base));
+            tokio::spawn(async move {
+                let mut answered = Vec::new();
+                // Until the process is gone.
+                while let Ok(response) = client
+                    .post(&url)
+                    .json(&usage("DATA", "received"))
+                    .send()
+                    .await
+                {
+                    if response.status() != StatusCode::CREATED {
+                        continue;
+                    }
+                    match response.json::<Value>().await {
+                        Ok(created) => answered.push(id_of(&created)),
+                        Err(_) => break,
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.kill();
+    let mut answered = BTreeSet::new();
+    for writer in writers {
+        answered.extend(writer.await.expect("a writer"));
+    }
+    assert!(
+        answered.len() > 16,
+        "the writers got going ({} created)",
+        answered.len()
+    );
+
+    let second = ServerProcess::start(&database.url, true).await;
+    for id in &answered {
+        let (status, _) = second.get(&format!("/usage/{id}")).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "usage {id} was answered 201 before the kill"
+        );
+    }
+    let received = listener.wait_for_count("/burst/", answered.len()).await;
+    let delivered: BTreeSet<String> = received.iter().map(Received::resource_id).collect();
+    assert!(
+        answered.is_subset(&delivered),
+        "every answered usage has its event"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_every_201_survives_a_sigkill_under_concurrent_writes() {
+    every_201_survives_a_sigkill_under_concurrent_writes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_every_201_survives_a_sigkill_under_concurrent_writes() {
+    every_201_survives_a_sigkill_under_concurrent_writes(Backend::Postgres).await;
+}
+
 /// Two delivering processes on one PostgreSQL database, events created through both: each
 /// subscription gets every event exactly once, and (for events created one after another)
 /// in the order they were committed.
