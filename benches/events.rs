@@ -6,7 +6,10 @@
 //! `cargo bench --bench events` (SQLite, and PostgreSQL when reachable);
 //! `BENCH_EVENTS=2000 BENCH_CLIENTS=8 BENCH_BACKENDS=sqlite` to change it.
 
+mod common;
+
 use chrono::{DateTime, Utc};
+use common::{env_number, percentile};
 use poem::web::{Data, Json};
 use poem::{handler, listener::TcpListener, post, EndpointExt, Route, Server};
 use sea_orm::ConnectionTrait;
@@ -27,40 +30,8 @@ fn listen(Json(event): Json<Value>, Data(received): Data<&Received>) -> &'static
     "ok"
 }
 
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn database_url(backend: &str) -> Option<String> {
-    if backend == "sqlite" {
-        let path = std::env::temp_dir().join("tmf635-bench-events.db");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        return Some(format!("sqlite://{}?mode=rwc", path.display()));
-    }
-    let admin = std::env::var("TMF635_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = sea_orm::Database::connect(&admin).await.ok()?;
-    db.execute_unprepared("DROP DATABASE IF EXISTS tmf635_bench_events WITH (FORCE)")
-        .await
-        .ok()?;
-    db.execute_unprepared("CREATE DATABASE tmf635_bench_events")
-        .await
-        .ok()?;
-    let (prefix, _) = admin.rsplit_once('/')?;
-    Some(format!("{prefix}/tmf635_bench_events"))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn run(backend: &str, events: usize, clients: usize) -> Option<String> {
-    let url = database_url(backend).await?;
+    let url = common::fresh_database(backend, "tmf635_bench_events").await?;
     let received: Received = Arc::default();
     let acceptor = poem::listener::Listener::into_acceptor(TcpListener::bind("127.0.0.1:0"))
         .await
@@ -163,11 +134,10 @@ async fn run(backend: &str, events: usize, clients: usize) -> Option<String> {
 async fn main() {
     let events = env_number("BENCH_EVENTS", 2000);
     let clients = env_number("BENCH_CLIENTS", 8);
-    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     println!("| backend | events | clients | delivered (throughput) | lag eventTime -> callback p50 / p99 / max ms |");
     println!("|---|---|---|---|---|");
-    for backend in backends.split(',').map(str::trim) {
-        match run(backend, events, clients).await {
+    for backend in common::backends() {
+        match run(&backend, events, clients).await {
             Some(line) => println!("{line}"),
             None => eprintln!("SKIPPED: {backend} not reachable"),
         }

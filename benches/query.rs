@@ -8,84 +8,40 @@
 //! `cargo bench --bench query` runs 10k and 1M rows on SQLite and (when reachable) PostgreSQL.
 //! `BENCH_SIZES=10000,100000` and `BENCH_BACKENDS=sqlite` narrow it.
 
-use chrono::{Duration, TimeZone, Utc};
+mod common;
+
+use chrono::Duration;
+use common::{start_of_period, Lcg, DAYS, PARTIES};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
-use serde_json::json;
+use serde_json::{json, Map};
 use std::time::Instant;
 use tmf635::app::App;
 use tmf635::store::{array_index, Table};
 use tmf635::Config;
 
-const PARTIES: usize = 20;
-const PRODUCTS: usize = 50;
-const STATUSES: [&str; 7] = [
-    "received", "rejected", "recycled", "guided", "rated", "rerated", "billed",
-];
-const TYPES: [&str; 3] = ["VOICE", "DATA", "SMS"];
-const DAYS: i64 = 30;
-
-fn start_of_period() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0)
-        .single()
-        .expect("a valid date")
-}
-
-/// A deterministic pseudo-random stream, so every run loads the same data.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn usage_row(i: usize, rng: &mut Lcg) -> entity::usage::ActiveModel {
     let id = format!("{:08x}-0000-4000-8000-{:012x}", i, rng.next());
-    let date = start_of_period() + Duration::seconds((rng.next() % (DAYS as u64 * 86_400)) as i64);
-    let customer = rng.below(PARTIES);
-    let product = rng.below(PRODUCTS);
-    let status = STATUSES[rng.below(STATUSES.len())];
-    let usage_type = TYPES[rng.below(TYPES.len())];
-    let document = json!({
-        "id": id,
-        "href": format!("http://bench/tmf-api/usageManagement/v4/usage/{id}"),
-        "description": format!("{usage_type} usage {i}"),
-        "usageDate": date.to_rfc3339(),
-        "usageType": usage_type,
-        "status": status,
-        "usageSpecification": {"id": format!("spec-{usage_type}"), "name": usage_type, "@referredType": "UsageSpecification"},
-        "usageCharacteristic": [
-            {"name": "duration", "valueType": "integer", "value": rng.below(3600)},
-            {"name": "destination", "valueType": "string", "value": format!("+3361234{:04}", rng.below(10_000))}
-        ],
-        "relatedParty": [
-            {"id": format!("party-{customer}"), "role": "customer", "@referredType": "Individual"},
-            {"id": format!("party-{}", (customer + 1) % PARTIES), "role": "user", "@referredType": "Individual"}
-        ],
-        "ratedProductUsage": [{
-            "productRef": {"id": format!("product-{product}"), "@referredType": "Product"},
-            "taxRate": 0.2, "isBilled": status == "billed",
-            "taxIncludedRatingAmount": {"unit": "EUR", "value": (rng.below(10_000) as f64) / 100.0}
-        }],
-        "@type": "Usage"
-    });
+    let usage = common::usage_body(i, rng);
+    let mut document = Map::new();
+    document.insert("id".into(), json!(id));
+    document.insert(
+        "href".into(),
+        json!(format!(
+            "http://bench/tmf-api/usageManagement/v4/usage/{id}"
+        )),
+    );
+    document.extend(usage.document);
     entity::usage::ActiveModel {
         id: Set(id),
         revision: Set(1),
-        created_at: Set(date),
-        usage_date: Set(Some(date)),
-        usage_type: Set(Some(usage_type.into())),
-        status: Set(Some(status.into())),
+        created_at: Set(usage.date),
+        usage_date: Set(Some(usage.date)),
+        usage_type: Set(Some(usage.usage_type.into())),
+        status: Set(Some(usage.status.into())),
         description: Set(None),
-        usage_specification_id: Set(Some(format!("spec-{usage_type}"))),
+        usage_specification_id: Set(Some(format!("spec-{}", usage.usage_type))),
         at_type: Set(Some("Usage".into())),
-        document: Set(document),
+        document: Set(document.into()),
     }
 }
 
@@ -142,10 +98,6 @@ async fn load(store: &tmf635::store::Store, rows: usize) -> Vec<String> {
     ids
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn measure(
     label: &str,
     n: usize,
@@ -163,34 +115,14 @@ async fn measure(
         }
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    (percentile(&times, 0.5), percentile(&times, 0.99))
-}
-
-async fn postgres_database(name: &str) -> Option<String> {
-    let admin = std::env::var("TMF635_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = sea_orm::Database::connect(&admin).await.ok()?;
-    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .ok()?;
-    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .ok()?;
-    let (prefix, _) = admin.rsplit_once('/')?;
-    Some(format!("{prefix}/{name}"))
+    (
+        common::percentile(&times, 0.5),
+        common::percentile(&times, 0.99),
+    )
 }
 
 async fn run(backend: &str, rows: usize) -> Option<[(f64, f64); 3]> {
-    let url = match backend {
-        "postgres" => postgres_database(&format!("tmf635_bench_{rows}")).await?,
-        _ => {
-            let path = std::env::temp_dir().join(format!("tmf635-bench-{rows}.db"));
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-            format!("sqlite://{}?mode=rwc", path.display())
-        }
-    };
+    let url = common::fresh_database(backend, &format!("tmf635_bench_{rows}")).await?;
     eprintln!("{backend}, {rows} rows:");
     let mut config = Config::with_database(&url);
     config.listen = "127.0.0.1:0".into();
@@ -239,14 +171,14 @@ async fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+
     let mut table = vec![
         "| backend | rows | (a) filter+sort page p50 / p99 ms | (b) retrieve p50 / p99 ms | (c) offset N/2 p50 / p99 ms |".to_string(),
         "|---|---|---|---|---|".to_string(),
     ];
-    for backend in backends.split(',').map(str::trim) {
+    for backend in common::backends() {
         for &rows in &sizes {
-            match run(backend, rows).await {
+            match run(&backend, rows).await {
                 Some([a, b, c]) => table.push(format!(
                     "| {backend} | {rows} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |",
                     a.0, a.1, b.0, b.1, c.0, c.1

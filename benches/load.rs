@@ -1,0 +1,375 @@
+//! The load benchmark (issue #6): starts the `tmf635` binary as its own process on a fresh
+//! database, drives it over loopback HTTP with N concurrent keep-alive connections for a fixed
+//! time per operation, then does the same with `tmf635-baseline` (benches/baseline/main.rs, a
+//! minimal poem + sqlx server with no validation, no spec, no events). Operations, in order:
+//!   1. `POST /usage` with a ~1 KB document (the server assigns id and href), 201;
+//!   2. `GET /usage/{id}`, random ids among those created in 1;
+//!   3. `GET /usage?relatedParty.id=party-N&limit=100`, N random in 0..20;
+//!   4. `PATCH /usage/{id}` (merge patch) of `status`, toggled so the document changes, 200.
+//!
+//! Also per server: start time (spawn to first successful answer, polled every 2 ms) and idle
+//! VmRSS after start and after the load. The report (stdout) is markdown for BENCHMARKS.md.
+//!
+//! `cargo bench --bench load`; `BENCH_BACKENDS=sqlite,postgres` (PostgreSQL is skipped when
+//! unreachable), `BENCH_SECONDS=10` per operation (after a 1 s warm-up), `BENCH_CONNECTIONS=32`.
+
+mod common;
+mod process;
+
+use common::{env_number, percentile, Lcg, PARTIES};
+use process::{Program, Server, BASELINE, TMF635};
+use reqwest::{Client, RequestBuilder};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Two statuses the PATCH phase alternates between (both valid TMF635 usage statuses).
+const TOGGLE: [&str; 2] = ["rated", "rerated"];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Operation {
+    Create,
+    Retrieve,
+    List,
+    Patch,
+}
+
+const OPERATIONS: [(Operation, &str); 4] = [
+    (Operation::Create, "POST /usage (1 KB)"),
+    (Operation::Retrieve, "GET /usage/{id}"),
+    (Operation::List, "GET /usage?relatedParty.id&limit=100"),
+    (Operation::Patch, "PATCH /usage/{id} status"),
+];
+
+/// What one operation measured: latencies (ms) of the successful requests after the warm-up.
+#[derive(Default)]
+struct Outcome {
+    latencies: Vec<f64>,
+    errors: usize,
+    first_error: Option<String>,
+    /// Ids answered by `POST` (warm-up included), for the later operations.
+    created: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+struct Load {
+    client: Client,
+    base: String,
+    bodies: Arc<Vec<String>>,
+    connections: usize,
+    seconds: u64,
+}
+
+impl Load {
+    /// One request of `operation` by task `task`; `toggles` remembers the PATCHed status of
+    /// each of the task's ids.
+    fn request(
+        &self,
+        operation: Operation,
+        ids: &[String],
+        rng: &mut Lcg,
+        toggles: &mut HashMap<usize, usize>,
+    ) -> RequestBuilder {
+        let (client, base) = (&self.client, &self.base);
+        match operation {
+            Operation::Create => client
+                .post(base)
+                .header("content-type", "application/json")
+                .body(self.bodies[rng.below(self.bodies.len())].clone()),
+            Operation::Retrieve => client.get(format!("{base}/{}", ids[rng.below(ids.len())])),
+            Operation::List => client.get(format!(
+                "{base}?relatedParty.id=party-{}&limit=100",
+                rng.below(PARTIES)
+            )),
+            Operation::Patch => {
+                let index = rng.below(ids.len());
+                let count = toggles.entry(index).or_default();
+                *count += 1;
+                client
+                    .patch(format!("{base}/{}", ids[index]))
+                    .header("content-type", "application/merge-patch+json")
+                    .body(format!(r#"{{"status":"{}"}}"#, TOGGLE[*count % 2]))
+            }
+        }
+    }
+
+    /// Runs `operation` on every connection until the deadline.
+    async fn run(self: &Arc<Self>, operation: Operation, ids: Arc<Vec<String>>) -> Outcome {
+        let measure_from = Instant::now() + WARM_UP;
+        let deadline = measure_from + Duration::from_secs(self.seconds);
+        let tasks: Vec<_> = (0..self.connections)
+            .map(|task| {
+                let (load, ids) = (self.clone(), ids.clone());
+                tokio::spawn(load.connection(operation, ids, task, measure_from, deadline))
+            })
+            .collect();
+        let mut total = Outcome::default();
+        for task in tasks {
+            let outcome = task.await.unwrap_or_else(|e| Outcome {
+                errors: 1,
+                first_error: Some(format!("load task failed: {e}")),
+                ..Outcome::default()
+            });
+            total.latencies.extend(outcome.latencies);
+            total.errors += outcome.errors;
+            total.first_error = total.first_error.or(outcome.first_error);
+            total.created.extend(outcome.created);
+        }
+        total.latencies.sort_by(|a, b| a.total_cmp(b));
+        total
+    }
+
+    /// One connection's loop: send, read the answer, record, until `deadline`.
+    async fn connection(
+        self: Arc<Self>,
+        operation: Operation,
+        all_ids: Arc<Vec<String>>,
+        task: usize,
+        measure_from: Instant,
+        deadline: Instant,
+    ) -> Outcome {
+        // PATCH: each task its own ids, so its toggle sees every change of them.
+        let ids: Vec<String> = match operation {
+            Operation::Patch if all_ids.len() >= self.connections => {
+                let step = self.connections;
+                all_ids.iter().skip(task).step_by(step).cloned().collect()
+            }
+            _ => all_ids.to_vec(),
+        };
+        let (mut rng, mut toggles) = (Lcg(1000 + task as u64), HashMap::new());
+        let mut outcome = Outcome::default();
+        loop {
+            let sent = Instant::now();
+            if sent >= deadline {
+                return outcome;
+            }
+            let request = self.request(operation, &ids, &mut rng, &mut toggles);
+            let answer = exchange(request, operation == Operation::Create).await;
+            let elapsed = sent.elapsed().as_secs_f64() * 1000.0;
+            match answer {
+                Ok(created) => {
+                    outcome.created.extend(created);
+                    if sent >= measure_from {
+                        outcome.latencies.push(elapsed);
+                    }
+                }
+                Err(error) => {
+                    if sent >= measure_from {
+                        outcome.errors += 1;
+                        outcome.first_error.get_or_insert(error);
+                    }
+                    // A dead server answers at once: do not spin.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Sends `request` and reads the whole answer; on a success, the `id` in it if `want_id`; else
+/// what failed.
+async fn exchange(request: RequestBuilder, want_id: bool) -> Result<Option<String>, String> {
+    let response = request.send().await.map_err(|e| format!("sending: {e}"))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("reading: {e}"))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Err(format!("{status}: {text}"));
+    }
+    Ok(want_id
+        .then(|| serde_json::from_slice::<Created>(&body).ok())
+        .flatten()
+        .map(|c| c.id))
+}
+
+/// A usage to create (~1 KB): the benches' realistic document with the rating details and
+/// network characteristics a mediation system adds.
+fn post_body(i: usize, rng: &mut Lcg) -> String {
+    let mut usage = common::usage_body(i, rng).document;
+    let date = usage["usageDate"].clone();
+    usage.insert(
+        "@schemaLocation".into(),
+        json!("https://usage.example.com/schemas/Usage.schema.json"),
+    );
+    if let Some(Value::Array(characteristics)) = usage.get_mut("usageCharacteristic") {
+        let cell = format!("208-01-{:04}-{:05}", rng.below(10_000), rng.below(100_000));
+        characteristics.push(json!({"name": "cellId", "valueType": "string", "value": cell}));
+        characteristics.push(json!({"name": "roaming", "valueType": "boolean", "value": false}));
+    }
+    if let Some(rated) = usage["ratedProductUsage"][0].as_object_mut() {
+        let amount = rated["taxIncludedRatingAmount"]["value"]
+            .as_f64()
+            .unwrap_or(0.0);
+        rated.insert("ratingDate".into(), date);
+        rated.insert("ratingAmountType".into(), json!("total"));
+        rated.insert("offerTariffType".into(), json!("normal"));
+        rated.insert("usageRatingTag".into(), json!("usage"));
+        rated.insert("isTaxExempt".into(), json!(false));
+        rated.insert(
+            "taxExcludedRatingAmount".into(),
+            json!({"unit": "EUR", "value": (amount / 1.2 * 100.0).round() / 100.0}),
+        );
+    }
+    Value::Object(usage).to_string()
+}
+
+/// Figures of one program on one backend.
+struct Measured {
+    start: Duration,
+    rss_started: Option<f64>,
+    rss_after_load: Option<f64>,
+    /// Per operation: req/s, p50, p99, errors; `None` when it could not run (no ids).
+    operations: Vec<Option<(f64, f64, f64, usize)>>,
+}
+
+async fn measure(
+    program: Program,
+    backend: &str,
+    connections: usize,
+    seconds: u64,
+) -> Option<Measured> {
+    let name = format!("tmf635_load_{}", program.name);
+    let Some(url) = common::fresh_database(backend, &name).await else {
+        eprintln!("SKIPPED: {backend} not reachable");
+        return None;
+    };
+    let (server, start) = Server::start(program, &url).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_started = server.rss_mib();
+    eprintln!(
+        "{backend} {}: answered {:.0} ms after spawn",
+        program.name,
+        start.as_secs_f64() * 1000.0
+    );
+    let mut rng = Lcg(42);
+    let bodies: Vec<String> = (0..1000).map(|i| post_body(i, &mut rng)).collect();
+    let size = bodies.iter().map(String::len).sum::<usize>() / bodies.len();
+    eprintln!("  POST bodies: {size} bytes on average");
+    let client = Client::builder()
+        .no_proxy()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(connections)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .ok()?;
+    let load = Arc::new(Load {
+        client,
+        base: server.base.clone(),
+        bodies: Arc::new(bodies),
+        connections,
+        seconds,
+    });
+    let mut ids = Arc::new(Vec::new());
+    let mut operations = Vec::new();
+    for (operation, label) in OPERATIONS {
+        if operation != Operation::Create && ids.is_empty() {
+            eprintln!("  {label}: skipped, nothing was created");
+            operations.push(None);
+            continue;
+        }
+        let outcome = load.run(operation, ids.clone()).await;
+        let rate = outcome.latencies.len() as f64 / seconds as f64;
+        let (p50, p99) = (
+            percentile(&outcome.latencies, 0.5),
+            percentile(&outcome.latencies, 0.99),
+        );
+        eprintln!(
+            "  {label}: {rate:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms, {} errors{}",
+            outcome.errors,
+            outcome
+                .first_error
+                .as_deref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        );
+        if operation == Operation::Create {
+            ids = Arc::new(outcome.created);
+        }
+        operations.push(Some((rate, p50, p99, outcome.errors)));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Some(Measured {
+        start,
+        rss_started,
+        rss_after_load: server.rss_mib(),
+        operations,
+    })
+}
+
+fn cells(figures: Option<(f64, f64, f64, usize)>) -> String {
+    match figures {
+        Some((rate, _, _, errors)) if rate == 0.0 => format!("0 | - | {errors}"),
+        Some((rate, p50, p99, errors)) => format!("{rate:.0} | {p50:.2} / {p99:.2} | {errors}"),
+        None => "- | - | -".into(),
+    }
+}
+
+fn mib(value: Option<f64>) -> String {
+    value
+        .map(|v| format!("{v:.1}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+#[tokio::main]
+async fn main() {
+    let connections = env_number("BENCH_CONNECTIONS", 32).max(1);
+    let seconds = env_number("BENCH_SECONDS", 10).max(1) as u64;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut load_table = vec![
+        "| backend | operation | tmf635 req/s | p50 / p99 ms | errors | baseline req/s | p50 / p99 ms | errors | ratio (tmf635/baseline req/s) |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
+    ];
+    let mut process_table = vec![
+        "| backend | program | start (spawn to first answer) ms | idle RSS after start MiB | idle RSS after load MiB |".to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for backend in common::backends() {
+        let Some(ours) = measure(TMF635, &backend, connections, seconds).await else {
+            continue;
+        };
+        let baseline = measure(BASELINE, &backend, connections, seconds).await;
+        for (i, (_, label)) in OPERATIONS.iter().enumerate() {
+            let mine = ours.operations[i];
+            let theirs = baseline.as_ref().and_then(|b| b.operations[i]);
+            let ratio = match (mine, theirs) {
+                (Some(m), Some(t)) if t.0 > 0.0 => format!("{:.2}", m.0 / t.0),
+                _ => "-".into(),
+            };
+            load_table.push(format!(
+                "| {backend} | {label} | {} | {} | {ratio} |",
+                cells(mine),
+                cells(theirs)
+            ));
+        }
+        for (name, measured) in [("tmf635", Some(&ours)), ("baseline", baseline.as_ref())] {
+            let Some(m) = measured else {
+                process_table.push(format!("| {backend} | {name} | did not start | - | - |"));
+                continue;
+            };
+            process_table.push(format!(
+                "| {backend} | {name} | {:.0} | {} | {} |",
+                m.start.as_secs_f64() * 1000.0,
+                mib(m.rss_started),
+                mib(m.rss_after_load)
+            ));
+        }
+    }
+    println!(
+        "{cores} cores (available_parallelism), {connections} connections, {seconds} s per operation after a 1 s warm-up; load generator and server share the cores.\n"
+    );
+    println!("{}\n", load_table.join("\n"));
+    println!("{}", process_table.join("\n"));
+}
