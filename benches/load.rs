@@ -309,7 +309,7 @@ async fn measure(
 
 fn cells(figures: Option<(f64, f64, f64, usize)>) -> String {
     match figures {
-        Some((rate, _, _, errors)) if rate == 0.0 => format!("0 | - | {errors}"),
+        Some((0.0, _, _, errors)) => format!("0 | - | {errors}"),
         Some((rate, p50, p99, errors)) => format!("{rate:.0} | {p50:.2} / {p99:.2} | {errors}"),
         None => "- | - | -".into(),
     }
