@@ -228,6 +228,8 @@ struct Measured {
     start: Duration,
     rss_started: Option<f64>,
     rss_after_load: Option<f64>,
+    /// Usages the POST phase created: the table the later operations read and change.
+    usages: usize,
     /// Per operation: req/s, p50, p99, errors; `None` when it could not run (no ids).
     operations: Vec<Option<(f64, f64, f64, usize)>>,
 }
@@ -303,6 +305,7 @@ async fn measure(
         start,
         rss_started,
         rss_after_load: server.rss_mib(),
+        usages: ids.len(),
         operations,
     })
 }
@@ -333,8 +336,8 @@ async fn main() {
         "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     let mut process_table = vec![
-        "| backend | program | start (spawn to first answer) ms | idle RSS after start MiB | idle RSS after load MiB |".to_string(),
-        "|---|---|---|---|---|".to_string(),
+        "| backend | program | start (spawn to first answer) ms | idle RSS after start MiB | idle RSS after load MiB | usages created |".to_string(),
+        "|---|---|---|---|---|---|".to_string(),
     ];
     for backend in common::backends() {
         let Some(ours) = measure(TMF635, &backend, connections, seconds).await else {
@@ -356,14 +359,17 @@ async fn main() {
         }
         for (name, measured) in [("tmf635", Some(&ours)), ("baseline", baseline.as_ref())] {
             let Some(m) = measured else {
-                process_table.push(format!("| {backend} | {name} | did not start | - | - |"));
+                process_table.push(format!(
+                    "| {backend} | {name} | did not start | - | - | - |"
+                ));
                 continue;
             };
             process_table.push(format!(
-                "| {backend} | {name} | {:.0} | {} | {} |",
+                "| {backend} | {name} | {:.0} | {} | {} | {} |",
                 m.start.as_secs_f64() * 1000.0,
                 mib(m.rss_started),
-                mib(m.rss_after_load)
+                mib(m.rss_after_load),
+                m.usages
             ));
         }
     }
