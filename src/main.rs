@@ -4,9 +4,6 @@ use clap::Parser;
 use tmf635::app::{shutdown_signal, App};
 use tmf635::Config;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let config = Config::parse();
