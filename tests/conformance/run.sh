@@ -39,58 +39,17 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tmf635-ctk.XXXXXX")
 SERVER_LOG="$WORK/server.log"
 JUNIT="$WORK/CTK-Usage-4.0.0.junit.xml"
-SERVER_PID=""
+# shellcheck source=../lib/server.sh
+source "$HERE/../lib/server.sh"
 
 cleanup() {
     local rc=$?
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "run.sh: server did not stop on SIGTERM within 5 s, sending SIGKILL" >&2
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        fi
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    server_stop
     exit "$rc"
 }
 trap cleanup EXIT
 
-show_log() {
-    echo "----- server log ($SERVER_LOG) -----" >&2
-    cat "$SERVER_LOG" >&2 || true
-    echo "----- end of server log -----" >&2
-}
-
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-BASE_URL="http://127.0.0.1:$PORT/tmf-api/usageManagement/v4"
-
-echo "run.sh: starting $BIN on 127.0.0.1:$PORT (log: $SERVER_LOG)"
-DATABASE_URL="$DB_URL" TMF635_LISTEN="127.0.0.1:$PORT" "$BIN" >"$SERVER_LOG" 2>&1 &
-SERVER_PID=$!
-
-up=""
-for _ in $(seq 1 60); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "run.sh: the server exited before answering" >&2
-        show_log
-        exit 1
-    fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE_URL/usage?limit=1" || true)
-    if [[ "$code" == "200" ]]; then
-        up=1
-        break
-    fi
-    sleep 0.5
-done
-if [[ -z "$up" ]]; then
-    echo "run.sh: GET $BASE_URL/usage?limit=1 did not answer 200 within 30 s (last status: ${code:-none})" >&2
-    show_log
-    exit 1
-fi
+server_start "$BIN" "$DB_URL" "$SERVER_LOG"
 
 # --- seed the database with other rows through the API ---------------------------------
 post() { # post <resource> <json>
