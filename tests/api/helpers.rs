@@ -23,7 +23,8 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub backend: Backend,
-    database: Database,
+    /// Deleted when the test app is dropped.
+    database: ScratchDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -80,41 +81,8 @@ impl TestApp {
         P: FnOnce(String) -> F,
         F: std::future::Future<Output = ()>,
     {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let (url, database) = match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("tmf635-test-{id}.db"));
-                (
-                    format!("sqlite://{}?mode=rwc", path.display()),
-                    Database::Sqlite(path),
-                )
-            }
-            Backend::Postgres => {
-                let name = format!("tmf635_test_{id}");
-                if postgres_admin(&postgres_admin_url(), &format!("CREATE DATABASE {name}"))
-                    .await
-                    .is_none()
-                {
-                    if postgres_required() {
-                        panic!(
-                            "PostgreSQL at {} is required but unreachable",
-                            postgres_admin_url()
-                        );
-                    }
-                    eprintln!(
-                        "SKIPPED: PostgreSQL not reachable at {}",
-                        postgres_admin_url()
-                    );
-                    return None;
-                }
-                let admin_url = postgres_admin_url();
-                let server_url = match admin_url.rsplit_once('/') {
-                    Some((prefix, _)) => format!("{prefix}/{name}"),
-                    None => format!("{admin_url}/{name}"),
-                };
-                (server_url, Database::Postgres { admin_url, name })
-            }
-        };
+        let database = ScratchDatabase::create(backend).await?;
+        let url = database.url.clone();
         prepare(url.clone()).await;
         let mut config = Config::with_database(&url);
         config.listen = "127.0.0.1:0".into();
@@ -200,31 +168,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Stop the server; its database goes with the `database` field right after.
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
-        }
-        match &self.database {
-            Database::Sqlite(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Database::Postgres { admin_url, name } => {
-                // The test's runtime is ending; drop the database from a runtime of our own.
-                let (admin_url, name) = (admin_url.clone(), name.clone());
-                let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build();
-                    if let Ok(rt) = rt {
-                        rt.block_on(postgres_admin(
-                            &admin_url,
-                            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                        ));
-                    }
-                })
-                .join();
-            }
         }
     }
 }
@@ -555,4 +501,17 @@ impl Drop for ScratchDatabase {
             }
         }
     }
+}
+
+/// Percent-encodes every byte outside the unreserved set of RFC 3986 (so `+`, `|`, `^`, `$`,
+/// `(` ... reach the server as the characters they are).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -5,23 +5,10 @@
 //! sort with stable ties, paging with its status, count headers and `Link` header, `fields`
 //! with nested paths, and every 400.
 
-use crate::helpers::{assert_tmf_error, count_header, id_of, json_body, keys_of, TestApp};
+use crate::helpers::{assert_tmf_error, count_header, enc, id_of, json_body, keys_of, TestApp};
 use crate::{backend_tests, backend_tests_with};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-/// Percent-encodes every byte outside the unreserved set of RFC 3986 (so `+`, `|`, `^`, `$`,
-/// `(` ... reach the server as the characters they are).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Seeded resources: a label (kept in `description`) for each server-given id.
 struct Seed {

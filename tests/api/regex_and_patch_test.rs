@@ -4,7 +4,7 @@
 
 use crate::backend_tests;
 use crate::fixtures::voice_usage;
-use crate::helpers::{id_of, TestApp};
+use crate::helpers::{enc, id_of, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -20,18 +20,6 @@ async fn json_patch(
         operations.to_string(),
     )
     .await
-}
-
-/// Percent-encodes everything outside the unreserved set.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// GETs `path`: a 400 naming `attribute`, or a 200 answering exactly `expected` (ids);
