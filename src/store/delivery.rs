@@ -46,16 +46,22 @@ impl Store {
     /// Fans the oldest undispatched outbox events out to the subscriptions whose query
     /// matches. The guarded UPDATE comes first, so when two instances race for the same
     /// events one of them changes nothing and rolls back. Returns how many events it took.
+    /// With no subscription at all, the events are only marked (their payloads not read).
     pub async fn dispatch_events(&self, batch: u64) -> Result<usize, Error> {
-        let events = event_outbox::Entity::find()
+        let seqs: Vec<i64> = event_outbox::Entity::find()
+            .select_only()
+            .column(event_outbox::Column::Seq)
             .filter(event_outbox::Column::Dispatched.eq(false))
             .order_by_asc(event_outbox::Column::Seq)
             .limit(batch)
+            .into_tuple()
             .all(self.db())
             .await?;
-        if events.is_empty() {
+        if seqs.is_empty() {
             return Ok(0);
         }
+        // Read after the events: a subscription missing here was registered after they
+        // were committed, so it is owed none of them.
         let subscriptions: Vec<(hub::Model, Option<SubscriptionQuery>)> = hub::Entity::find()
             .all(self.db())
             .await?
@@ -67,51 +73,46 @@ impl Store {
                 (s, query)
             })
             .collect();
-        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        let txn = self.db().begin().await?;
-        let taken = event_outbox::Entity::update_many()
-            .col_expr(event_outbox::Column::Dispatched, Expr::value(true))
-            .filter(event_outbox::Column::Seq.is_in(seqs.clone()))
-            .filter(event_outbox::Column::Dispatched.eq(false))
-            .exec(&txn)
-            .await?;
-        if taken.rows_affected != seqs.len() as u64 {
-            txn.rollback().await?;
-            return Ok(0);
-        }
-        let now = Utc::now();
-        let mut rows = Vec::new();
-        for event in &events {
-            for (subscription, query) in &subscriptions {
-                if subscription.created_at > event.event_time
-                    || !query.as_ref().is_some_and(|q| q.matches(&event.payload))
-                {
-                    continue;
-                }
-                rows.push(delivery::ActiveModel {
-                    id: Set(uuid::Uuid::new_v4().to_string()),
-                    subscription_id: Set(subscription.id.clone()),
-                    outbox_seq: Set(event.seq),
-                    event_id: Set(event.id.clone()),
-                    event_type: Set(event.event_type.clone()),
-                    status: Set(PENDING.into()),
-                    attempts: Set(0),
-                    next_attempt_at: Set(now),
-                    lease_owner: Set(None),
-                    lease_until: Set(None),
-                    last_error: Set(None),
-                    created_at: Set(now),
-                    delivered_at: Set(None),
-                });
-            }
-        }
-        for chunk in rows.chunks(500) {
-            delivery::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
+        let rows = if subscriptions.is_empty() {
+            Vec::new()
+        } else {
+            let events = event_outbox::Entity::find()
+                .filter(event_outbox::Column::Seq.is_in(seqs.iter().copied()))
+                .order_by_asc(event_outbox::Column::Seq)
+                .all(self.db())
                 .await?;
+            deliveries(&events, &subscriptions)
+        };
+        let taken = seqs.len();
+        // Through the writer: on SQLite this joins the next group commit instead of
+        // contending with it for the write lock.
+        let dispatched = self
+            .write(move |txn| {
+                Box::pin(async move {
+                    let marked = event_outbox::Entity::update_many()
+                        .col_expr(event_outbox::Column::Dispatched, Expr::value(true))
+                        .filter(event_outbox::Column::Seq.is_in(seqs))
+                        .filter(event_outbox::Column::Dispatched.eq(false))
+                        .exec(txn)
+                        .await?;
+                    if marked.rows_affected != taken as u64 {
+                        // Another instance took some of them: undo, try again next round.
+                        return Err(Error::Conflict("events taken by another instance".into()));
+                    }
+                    for chunk in rows.chunks(500) {
+                        delivery::Entity::insert_many(chunk.to_vec())
+                            .exec_without_returning(txn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        match dispatched {
+            Ok(()) => Ok(taken),
+            Err(Error::Conflict(_)) => Ok(0),
+            Err(e) => Err(e),
         }
-        txn.commit().await?;
-        Ok(events.len())
     }
 
     /// Leases work for up to `subscriptions` subscriptions: for each, its oldest pending
@@ -339,4 +340,39 @@ fn describe(attempt: &Attempt) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The deliveries of `events` to the subscriptions whose query matches, each subscription
+/// getting only the events of after its registration.
+fn deliveries(
+    events: &[event_outbox::Model],
+    subscriptions: &[(hub::Model, Option<SubscriptionQuery>)],
+) -> Vec<delivery::ActiveModel> {
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for event in events {
+        for (subscription, query) in subscriptions {
+            if subscription.created_at > event.event_time
+                || !query.as_ref().is_some_and(|q| q.matches(&event.payload))
+            {
+                continue;
+            }
+            rows.push(delivery::ActiveModel {
+                id: Set(uuid::Uuid::new_v4().to_string()),
+                subscription_id: Set(subscription.id.clone()),
+                outbox_seq: Set(event.seq),
+                event_id: Set(event.id.clone()),
+                event_type: Set(event.event_type.clone()),
+                status: Set(PENDING.into()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                lease_owner: Set(None),
+                lease_until: Set(None),
+                last_error: Set(None),
+                created_at: Set(now),
+                delivered_at: Set(None),
+            });
+        }
+    }
+    rows
 }
