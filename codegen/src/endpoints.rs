@@ -85,8 +85,9 @@ fn variant_name(status: &str) -> Result<&'static str, String> {
 }
 
 /// A JSON body: the TMF `Error` is typed (the server builds it); every other schema travels as a
-/// `Document`, checked against its model but kept as the client wrote it.
-fn payload_type(schema: &Value) -> Result<String, String> {
+/// `Document`, checked against its model but kept as the client wrote it. A response body of
+/// documents is a `JsonBody`, written into the response without being parsed again.
+fn payload_type(schema: &Value, response: bool) -> Result<String, String> {
     let ty = field_type(schema)?;
     let wrap = |t: &str| {
         if t == "Error" {
@@ -95,10 +96,15 @@ fn payload_type(schema: &Value) -> Result<String, String> {
             format!("Document<models::{t}>")
         }
     };
+    let payload = if response && ty != "Error" {
+        "crate::model::document::JsonBody"
+    } else {
+        "Json"
+    };
     Ok(
         match ty.strip_prefix("Vec<").and_then(|t| t.strip_suffix('>')) {
-            Some(inner) => format!("Json<Vec<{}>>", wrap(inner)),
-            None => format!("Json<{}>", wrap(&ty)),
+            Some(inner) => format!("{payload}<Vec<{}>>", wrap(inner)),
+            None => format!("{payload}<{}>", wrap(&ty)),
         },
     )
 }
@@ -157,7 +163,7 @@ fn response_enum(id: &str, op: &Value) -> Result<String, String> {
         out.push_str(&format!("        #[oai(status = {status})]\n"));
         let mut fields = Vec::new();
         if let Some(schema) = json_schema(response)? {
-            fields.push(payload_type(schema)?);
+            fields.push(payload_type(schema, true)?);
         }
         for (header, h) in response["headers"].as_object().into_iter().flatten() {
             let ty = field_type(&h["schema"])?;
@@ -244,7 +250,7 @@ fn operation(path: &str, method: &str, id: &str, op: &Value) -> Result<String, S
             }
             None => {
                 let schema = json_schema(body)?.ok_or("request body without JSON content")?;
-                params.push(format!("body: {}", payload_type(schema)?));
+                params.push(format!("body: {}", payload_type(schema, false)?));
                 args.push("body.0".into());
             }
         }

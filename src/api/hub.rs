@@ -12,11 +12,11 @@ use crate::generated::models::{
     EventDelivery, EventSubscription, EventSubscriptionInput, RedriveResult,
 };
 use crate::model::document::Document;
+use crate::model::document::JsonBody;
 use crate::model::scalar::Integer;
 use chrono::SecondsFormat;
 use entity::{delivery, hub};
 use poem::Request;
-use poem_openapi::payload::Json;
 use serde_json::{json, Map, Value};
 
 fn object(value: Value) -> Map<String, Value> {
@@ -76,9 +76,9 @@ impl Handlers {
             SubscriptionQuery::parse(q)?;
         }
         let subscription = self.store.create_subscription(callback, query).await?;
-        Ok(RegisterListenerResponse::Created(Json(subscription_body(
-            subscription,
-        ))))
+        Ok(RegisterListenerResponse::Created(JsonBody(
+            subscription_body(subscription),
+        )))
     }
 
     pub async fn unregister_listener(
@@ -92,7 +92,7 @@ impl Handlers {
 
     pub async fn list_hub(&self, _request: &Request) -> poem::Result<ListHubResponse> {
         let subscriptions = self.store.subscriptions().await?;
-        Ok(ListHubResponse::Ok(Json(
+        Ok(ListHubResponse::Ok(JsonBody(
             subscriptions.into_iter().map(subscription_body).collect(),
         )))
     }
@@ -103,7 +103,7 @@ impl Handlers {
         id: String,
     ) -> poem::Result<RetrieveHubResponse> {
         let subscription = self.store.subscription(&id).await?;
-        Ok(RetrieveHubResponse::Ok(Json(subscription_body(
+        Ok(RetrieveHubResponse::Ok(JsonBody(subscription_body(
             subscription,
         ))))
     }
@@ -131,7 +131,7 @@ impl Handlers {
             .store
             .deliveries(&id, status.as_deref(), offset, limit)
             .await?;
-        Ok(ListHubDeliveryResponse::Ok(Json(
+        Ok(ListHubDeliveryResponse::Ok(JsonBody(
             deliveries.into_iter().map(delivery_body).collect(),
         )))
     }
@@ -143,7 +143,7 @@ impl Handlers {
     ) -> poem::Result<RedriveHubResponse> {
         self.store.subscription(&id).await?;
         let redriven = self.store.redrive(&id).await?;
-        Ok(RedriveHubResponse::Ok(Json(
+        Ok(RedriveHubResponse::Ok(JsonBody(
             Document::<RedriveResult>::from_json(object(json!({ "redriven": redriven }))),
         )))
     }

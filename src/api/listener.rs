@@ -8,9 +8,9 @@ use crate::error::Error;
 use crate::generated::endpoints::*;
 use crate::generated::models::{self, EventSubscription};
 use crate::model::document::Document;
+use crate::model::document::JsonBody;
 use crate::model::scalar::Integer;
 use poem::Request;
-use poem_openapi::payload::Json;
 use serde_json::{Map, Value};
 
 impl Handlers {
@@ -72,9 +72,14 @@ impl Handlers {
             link,
         );
         Ok(if paged && count < total {
-            ListReceivedEventResponse::PartialContent(Json(items), headers.0, headers.1, headers.2)
+            ListReceivedEventResponse::PartialContent(
+                JsonBody(items),
+                headers.0,
+                headers.1,
+                headers.2,
+            )
         } else {
-            ListReceivedEventResponse::Ok(Json(items), headers.0, headers.1, headers.2)
+            ListReceivedEventResponse::Ok(JsonBody(items), headers.0, headers.1, headers.2)
         })
     }
 }
@@ -92,7 +97,7 @@ macro_rules! listeners {
                     let answer = self
                         .receive(request, stringify!($event), body.into_json())
                         .await?;
-                    Ok($response::Created(Json(answer)))
+                    Ok($response::Created(JsonBody(answer)))
                 }
             )*
         }

@@ -42,7 +42,12 @@ pub fn base_url(settings: &Settings, request: &Request) -> String {
 }
 
 pub fn href(settings: &Settings, request: &Request, kind: ResourceKind, id: &str) -> String {
-    format!("{}/{}/{id}", base_url(settings, request), kind.name())
+    format!("{}{id}", href_prefix(settings, request, kind))
+}
+
+/// What a resource's `href` is before its id: `.../tmf-api/usageManagement/v4/usage/`.
+pub fn href_prefix(settings: &Settings, request: &Request, kind: ResourceKind) -> String {
+    format!("{}/{}/", base_url(settings, request), kind.name())
 }
 
 /// The response body of a stored resource: `id` and `href` first (href for this request),

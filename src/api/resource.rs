@@ -2,14 +2,14 @@
 //! for any resource table; `usage.rs` and `usage_specification.rs` wrap them in their
 //! generated response types.
 
-use super::representation::{href, link_header, paging, resource_body};
+use super::representation::{href, href_prefix, link_header, paging, resource_body};
 use super::Handlers;
 use crate::error::Error;
 use crate::model::document::Document;
 use crate::model::patch::Patch;
 use crate::model::scalar::Integer;
 use crate::query::{self, FieldSelection};
-use crate::store::resource::ListQuery;
+use crate::store::resource::{ListQuery, Rendered};
 use crate::store::{StoredResource, Table};
 use poem::Request;
 use poem_openapi::types::ParseFromJSON;
@@ -66,6 +66,20 @@ impl Handlers {
         Document::from_json(resource_body(&row.document, &row.id, href, fields))
     }
 
+    /// The body of a read: the database's text as it is, or parsed and cut down to `fields`.
+    fn rendered_body<M>(row: Rendered, fields: Option<&FieldSelection>) -> Document<M> {
+        match fields {
+            None => Document::rendered(row.json),
+            Some(selection) => {
+                let document = match serde_json::from_str(&row.json) {
+                    Ok(Value::Object(document)) => document,
+                    _ => Map::new(),
+                };
+                Document::from_json(selection.project(document))
+            }
+        }
+    }
+
     pub(super) async fn list_resources<T, M>(
         &self,
         request: &Request,
@@ -92,11 +106,12 @@ impl Handlers {
             order: if sort.is_empty() { Vec::new() } else { order },
             index_scan: compiled.index_scan,
         };
-        let page = self.store.list::<T>(list, offset, limit).await?;
+        let prefix = href_prefix(&self.settings, request, T::KIND);
+        let page = self.store.list::<T>(list, offset, limit, &prefix).await?;
         let items: Vec<Document<M>> = page
             .items
-            .iter()
-            .map(|row| self.body::<T, M>(request, row, selection.as_ref()))
+            .into_iter()
+            .map(|row| Self::rendered_body(row, selection.as_ref()))
             .collect();
         let count = items.len() as u64;
         Ok(ListPage {
@@ -130,8 +145,10 @@ impl Handlers {
                 document.insert(key, value);
             }
         }
+        // No second check against `M`: the body was checked against its `_Create` schema,
+        // which is `M` without id and href (same attributes, same types), and what the server
+        // adds (id, href, `complete`) is valid by construction.
         complete(&mut document);
-        let document = checked::<M>(document)?;
         let row = self.store.create::<T>(document).await?;
         Ok(self.versioned::<T, M>(request, &row, None))
     }
@@ -146,8 +163,12 @@ impl Handlers {
         T: Table,
     {
         let selection = fields::<T>(fields_param.as_deref())?;
-        let row = self.store.find::<T>(id).await?;
-        Ok(self.versioned::<T, M>(request, &row, selection.as_ref()))
+        let prefix = href_prefix(&self.settings, request, T::KIND);
+        let row = self.store.find_rendered::<T>(id, &prefix).await?;
+        Ok(Versioned {
+            etag: etag(row.revision),
+            body: Self::rendered_body(row, selection.as_ref()),
+        })
     }
 
     /// Applies a merge patch or JSON Patch; `check(before, after)` may refuse the change or

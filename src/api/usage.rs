@@ -8,12 +8,12 @@ use crate::generated::endpoints::{
 };
 use crate::generated::models::{JsonPatchOperation, Usage, UsageCreate, UsageUpdate};
 use crate::model::document::Document;
+use crate::model::document::JsonBody;
 use crate::model::patch::PatchRequest;
 use crate::model::scalar::Integer;
 use crate::resource::usage_transition_allowed;
 use entity::usage::Entity as UsageTable;
 use poem::Request;
-use poem_openapi::payload::Json;
 use serde_json::{Map, Value};
 
 impl Handlers {
@@ -29,9 +29,9 @@ impl Handlers {
             .await?;
         let headers = (Some(page.count), Some(page.total), page.link);
         Ok(if page.partial {
-            ListUsageResponse::PartialContent(Json(page.items), headers.0, headers.1, headers.2)
+            ListUsageResponse::PartialContent(JsonBody(page.items), headers.0, headers.1, headers.2)
         } else {
-            ListUsageResponse::Ok(Json(page.items), headers.0, headers.1, headers.2)
+            ListUsageResponse::Ok(JsonBody(page.items), headers.0, headers.1, headers.2)
         })
     }
 
@@ -44,7 +44,7 @@ impl Handlers {
             .create_resource::<UsageTable, Usage, _>(request, body, |_| {})
             .await?;
         Ok(CreateUsageResponse::Created(
-            Json(usage.body),
+            JsonBody(usage.body),
             Some(usage.etag),
         ))
     }
@@ -59,7 +59,7 @@ impl Handlers {
             .retrieve_resource::<UsageTable, Usage>(request, &id, fields)
             .await?;
         Ok(RetrieveUsageResponse::Ok(
-            Json(usage.body),
+            JsonBody(usage.body),
             Some(usage.etag),
         ))
     }
@@ -81,7 +81,10 @@ impl Handlers {
                 |before, after| check_lifecycle(enforce, before, after),
             )
             .await?;
-        Ok(PatchUsageResponse::Ok(Json(usage.body), Some(usage.etag)))
+        Ok(PatchUsageResponse::Ok(
+            JsonBody(usage.body),
+            Some(usage.etag),
+        ))
     }
 
     pub async fn delete_usage(

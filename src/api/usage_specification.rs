@@ -10,12 +10,12 @@ use crate::generated::models::{
     JsonPatchOperation, UsageSpecification, UsageSpecificationCreate, UsageSpecificationUpdate,
 };
 use crate::model::document::Document;
+use crate::model::document::JsonBody;
 use crate::model::patch::PatchRequest;
 use crate::model::scalar::Integer;
 use chrono::{SecondsFormat, Utc};
 use entity::usage_specification::Entity as SpecificationTable;
 use poem::Request;
-use poem_openapi::payload::Json;
 use serde_json::{Map, Value};
 
 fn now() -> Value {
@@ -48,13 +48,18 @@ impl Handlers {
         let headers = (Some(page.count), Some(page.total), page.link);
         Ok(if page.partial {
             ListUsageSpecificationResponse::PartialContent(
-                Json(page.items),
+                JsonBody(page.items),
                 headers.0,
                 headers.1,
                 headers.2,
             )
         } else {
-            ListUsageSpecificationResponse::Ok(Json(page.items), headers.0, headers.1, headers.2)
+            ListUsageSpecificationResponse::Ok(
+                JsonBody(page.items),
+                headers.0,
+                headers.1,
+                headers.2,
+            )
         })
     }
 
@@ -71,7 +76,7 @@ impl Handlers {
             )
             .await?;
         Ok(CreateUsageSpecificationResponse::Created(
-            Json(specification.body),
+            JsonBody(specification.body),
             Some(specification.etag),
         ))
     }
@@ -86,7 +91,7 @@ impl Handlers {
             .retrieve_resource::<SpecificationTable, UsageSpecification>(request, &id, fields)
             .await?;
         Ok(RetrieveUsageSpecificationResponse::Ok(
-            Json(specification.body),
+            JsonBody(specification.body),
             Some(specification.etag),
         ))
     }
@@ -111,7 +116,7 @@ impl Handlers {
             )
             .await?;
         Ok(PatchUsageSpecificationResponse::Ok(
-            Json(specification.body),
+            JsonBody(specification.body),
             Some(specification.etag),
         ))
     }

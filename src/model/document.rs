@@ -1,7 +1,12 @@
 //! `Document<T>`: a JSON body checked against the model `T` but kept exactly as the client sent
 //! it. The served spec shows `T`'s schema; the stored and returned JSON keeps everything the
 //! client wrote (extension attributes of sub-classes, any JSON under `value`, number spelling).
+//!
+//! A response document may also be JSON text the database rendered (`Document::rendered`):
+//! `JsonBody` writes it into the response as it is, without parsing it again.
 
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::{Map, Value};
@@ -9,25 +14,41 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 pub struct Document<T> {
-    json: Map<String, Value>,
+    json: Json,
     model: PhantomData<fn() -> T>,
+}
+
+enum Json {
+    Parsed(Map<String, Value>),
+    /// A JSON object as text, from a source that only produces valid JSON (the database).
+    Text(String),
 }
 
 impl<T> Document<T> {
     /// Wraps JSON the server built itself (responses); no check is made.
     pub fn from_json(json: Map<String, Value>) -> Self {
         Document {
-            json,
+            json: Json::Parsed(json),
             model: PhantomData,
         }
     }
 
-    pub fn json(&self) -> &Map<String, Value> {
-        &self.json
+    /// Wraps a JSON object the database rendered as text; no check is made.
+    pub fn rendered(text: String) -> Self {
+        Document {
+            json: Json::Text(text),
+            model: PhantomData,
+        }
     }
 
     pub fn into_json(self) -> Map<String, Value> {
-        self.json
+        match self.json {
+            Json::Parsed(map) => map,
+            Json::Text(text) => match serde_json::from_str(&text) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            },
+        }
     }
 }
 
@@ -50,7 +71,7 @@ impl<T: ParseFromJSON> Document<T> {
             return Err(ParseError::custom(violation));
         }
         match json {
-            Value::Object(json) => Ok(Self::from_json(json)),
+            Value::Object(map) => Ok(Self::from_json(map)),
             other => Err(ParseError::expected_type(other)),
         }
     }
@@ -90,6 +111,67 @@ impl<T: ParseFromJSON> ParseFromJSON for Document<T> {
 
 impl<T: Type> ToJSON for Document<T> {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::Object(self.json.clone()))
+        match &self.json {
+            Json::Parsed(map) => Some(Value::Object(map.clone())),
+            Json::Text(text) => serde_json::from_str(text).ok(),
+        }
+    }
+}
+
+/// The content type of every JSON response (as poem-openapi's `Json`).
+const JSON: &str = "application/json; charset=utf-8";
+
+/// JSON that can write itself into a response body.
+pub trait WriteJson {
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+impl<T> WriteJson for Document<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match &self.json {
+            // Serialising a map of JSON values into memory cannot fail.
+            Json::Parsed(map) => {
+                let _ = serde_json::to_writer(&mut *out, map);
+            }
+            Json::Text(text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+}
+
+impl<T: WriteJson> WriteJson for Vec<T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, item) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item.write_json(out);
+        }
+        out.push(b']');
+    }
+}
+
+/// A JSON response body of documents (one or a list), written straight into the response:
+/// the same schema and content type as poem-openapi's `Json`, without turning rendered text
+/// back into values.
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type + Send> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = JSON;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry)
+    }
+}
+
+impl<T: WriteJson + Send> IntoResponse for JsonBody<T> {
+    fn into_response(self) -> Response {
+        let mut out = Vec::with_capacity(1024);
+        self.0.write_json(&mut out);
+        Response::builder().content_type(JSON).body(out)
     }
 }

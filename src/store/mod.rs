@@ -30,8 +30,9 @@ pub struct Store {
     db: DatabaseConnection,
     /// Notified after every committed change, so the local delivery worker wakes at once.
     changes: Arc<Notify>,
-    /// SQLite's single writer with group commit (None on PostgreSQL).
-    group_commit: Option<GroupCommit>,
+    /// The writer task with group commit: every write on SQLite, inserts on PostgreSQL.
+    group_commit: GroupCommit,
+    backend: DatabaseBackend,
 }
 
 impl Store {
@@ -56,9 +57,9 @@ impl Store {
         let db = Database::connect(options).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
         let changes = Arc::new(Notify::new());
-        let group_commit = (db.get_database_backend() == DatabaseBackend::Sqlite)
-            .then(|| GroupCommit::start(db.clone(), changes.clone()));
+        let group_commit = GroupCommit::start(db.clone(), changes.clone());
         Ok(Store {
+            backend: db.get_database_backend(),
             db,
             changes,
             group_commit,
@@ -86,9 +87,9 @@ impl Store {
             + Send
             + 'static,
     {
-        match &self.group_commit {
-            Some(group_commit) => group_commit.write(work).await,
-            None => {
+        match self.backend {
+            DatabaseBackend::Sqlite => self.group_commit.write(work).await,
+            _ => {
                 let value = writer::in_transaction(&self.db, work).await?;
                 self.changed();
                 Ok(value)
@@ -96,7 +97,12 @@ impl Store {
         }
     }
 
+    /// Inserts a new resource with its index rows and events, in the writer's next batch.
+    pub(crate) async fn insert(&self, resource: writer::NewResource) -> Result<(), Error> {
+        self.group_commit.insert(resource).await
+    }
+
     pub fn backend(&self) -> DatabaseBackend {
-        self.db.get_database_backend()
+        self.backend
     }
 }

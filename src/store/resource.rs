@@ -2,6 +2,8 @@
 //! concurrency: a write applies only to the revision it was computed from, and retries on a
 //! fresh read when another writer got there first.
 
+use super::tables::rendered_document;
+use super::writer::NewResource;
 use super::{array_index, outbox, Store, Table};
 use crate::error::Error;
 use crate::events;
@@ -18,6 +20,15 @@ pub struct StoredResource {
     pub revision: i64,
     pub created_at: DateTime<Utc>,
     pub document: Map<String, Value>,
+}
+
+/// A resource as a read answers it: the document as JSON text, rendered by the database with
+/// the reader's `href` (see `tables::rendered_document`).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub id: String,
+    pub revision: i64,
+    pub json: String,
 }
 
 /// What a list asks of a table: the filter and order (empty: newest first), or an index
@@ -37,7 +48,7 @@ pub struct IndexScan {
 
 /// A page of a list and the number of rows that matched.
 pub struct Page {
-    pub items: Vec<StoredResource>,
+    pub items: Vec<Rendered>,
     pub total: u64,
 }
 
@@ -60,17 +71,13 @@ impl Store {
             created_at: Utc::now(),
             document,
         };
-        self.write(move |txn| {
-            Box::pin(async move {
-                T::insert(T::active_model(&row))
-                    .exec_without_returning(txn)
-                    .await?;
-                array_index::write::<T>(txn, &row.id, None, Some(&row.document)).await?;
-                outbox::insert(txn, events::created(T::KIND, &row.document)).await?;
-                Ok(row)
-            })
+        self.insert(NewResource {
+            row: T::new_row(&row),
+            index: array_index::rows(T::INDEXED_ARRAY_PATHS, &row.id, &row.document),
+            events: outbox::rows(events::created(T::KIND, &row.document)),
         })
-        .await
+        .await?;
+        Ok(row)
     }
 
     pub async fn find<T>(&self, id: &str) -> Result<StoredResource, Error>
@@ -88,16 +95,45 @@ impl Store {
             })
     }
 
+    /// The resource as a read answers it, its `href` being `href_prefix` and its id.
+    pub async fn find_rendered<T>(&self, id: &str, href_prefix: &str) -> Result<Rendered, Error>
+    where
+        T: Table,
+    {
+        self.select_rendered::<T>(href_prefix)
+            .filter(T::id_column().eq(id))
+            .into_tuple::<(String, i64, String)>()
+            .one(self.db())
+            .await?
+            .map(|(id, revision, json)| Rendered { id, revision, json })
+            .ok_or_else(|| Error::NotFound {
+                resource: T::KIND.name(),
+                id: id.to_string(),
+            })
+    }
+
+    /// `SELECT id, revision, <rendered document>` of `T`.
+    fn select_rendered<T: Table>(&self, href_prefix: &str) -> sea_orm::Select<T> {
+        T::find()
+            .select_only()
+            .column(T::id_column())
+            .column(T::revision_column())
+            .expr(rendered_document::<T>(self.backend(), href_prefix))
+    }
+
     /// Lists in `order` (by default newest first, ties by id, so pages never overlap) with the
-    /// exact number of matching rows.
+    /// exact number of matching rows; items rendered with `href_prefix`.
     pub async fn list<T: Table>(
         &self,
         query: ListQuery,
         offset: u64,
         limit: u64,
+        href_prefix: &str,
     ) -> Result<Page, Error> {
         if let Some(scan) = query.index_scan {
-            return self.list_by_index::<T>(scan, offset, limit).await;
+            return self
+                .list_by_index::<T>(scan, offset, limit, href_prefix)
+                .await;
         }
         let total = T::find()
             .filter(query.filter.clone())
@@ -109,7 +145,7 @@ impl Store {
                 total,
             });
         }
-        let mut select = T::find().filter(query.filter);
+        let mut select = self.select_rendered::<T>(href_prefix).filter(query.filter);
         if query.order.is_empty() {
             select = select
                 .order_by(T::created_at_column(), Order::Desc)
@@ -121,10 +157,11 @@ impl Store {
         let items = select
             .offset(offset)
             .limit(limit)
+            .into_tuple::<(String, i64, String)>()
             .all(self.db())
             .await?
             .into_iter()
-            .map(T::stored)
+            .map(|(id, revision, json)| Rendered { id, revision, json })
             .collect();
         Ok(Page { items, total })
     }
@@ -137,6 +174,7 @@ impl Store {
         scan: IndexScan,
         offset: u64,
         limit: u64,
+        href_prefix: &str,
     ) -> Result<Page, Error> {
         use entity::usage_array_value::{Column, Entity};
         let total: i64 = Entity::find()
@@ -173,15 +211,14 @@ impl Store {
             .all(self.db())
             .await?;
         let ids: Vec<String> = keys.into_iter().map(|(_, id)| id).collect();
-        let mut rows: HashMap<String, StoredResource> = T::find()
+        let mut rows: HashMap<String, Rendered> = self
+            .select_rendered::<T>(href_prefix)
             .filter(T::id_column().is_in(ids.iter().cloned()))
+            .into_tuple::<(String, i64, String)>()
             .all(self.db())
             .await?
             .into_iter()
-            .map(|model| {
-                let row = T::stored(model);
-                (row.id.clone(), row)
-            })
+            .map(|(id, revision, json)| (id.clone(), Rendered { id, revision, json }))
             .collect();
         let items = ids.iter().filter_map(|id| rows.remove(id)).collect();
         Ok(Page { items, total })

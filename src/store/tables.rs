@@ -4,8 +4,19 @@ use super::StoredResource;
 use crate::resource::ResourceKind;
 use chrono::{DateTime, Utc};
 use entity::{usage, usage_specification};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, FromQueryResult, IntoActiveModel};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, DatabaseBackend, EntityTrait, FromQueryResult,
+    IntoActiveModel,
+};
 use serde_json::{Map, Value};
+
+/// A new row of either resource table, as the writer batches them.
+#[derive(Clone)]
+pub enum NewRow {
+    Usage(usage::ActiveModel),
+    UsageSpecification(usage_specification::ActiveModel),
+}
 
 /// A resource table: documents plus typed copies of the attributes lists filter and sort on.
 pub trait Table:
@@ -19,12 +30,30 @@ pub trait Table:
     fn revision_column() -> Self::Column;
     fn created_at_column() -> Self::Column;
     fn active_model(row: &StoredResource) -> Self::ActiveModel;
+    fn new_row(row: &StoredResource) -> NewRow;
     fn stored(model: Self::Model) -> StoredResource;
     /// The typed column that holds a first-level attribute, if one does.
     fn column(attribute: &str) -> Option<Self::Column>;
     /// Array attributes whose string values are kept in the array-value index
     /// (`usage_array_value`, see `store::array_index`); only usages have one.
     const INDEXED_ARRAY_PATHS: &'static [&'static str] = &[];
+}
+
+/// The stored document of a row of `T` as JSON text with `href` set to `href_prefix || id`:
+/// the database renders what a read answers, so the text goes to the client unparsed. SQLite
+/// keeps the attributes' order and number spelling; PostgreSQL's jsonb has its own.
+pub(super) fn rendered_document<T: Table>(
+    backend: DatabaseBackend,
+    href_prefix: &str,
+) -> SimpleExpr {
+    let table = T::default().table_name().to_string();
+    let sql = match backend {
+        DatabaseBackend::Postgres => format!(
+            r#"CAST(jsonb_set("{table}"."document", '{{href}}', to_jsonb(CAST($1 AS text) || "{table}"."id")) AS text)"#
+        ),
+        _ => format!(r#"json_set("{table}"."document", '$.href', ? || "{table}"."id")"#),
+    };
+    Expr::cust_with_values(sql, [href_prefix.to_string()])
 }
 
 fn text(doc: &Map<String, Value>, key: &str) -> Option<String> {
@@ -82,6 +111,10 @@ impl Table for usage::Entity {
         }
     }
 
+    fn new_row(row: &StoredResource) -> NewRow {
+        NewRow::Usage(Self::active_model(row))
+    }
+
     fn stored(model: usage::Model) -> StoredResource {
         StoredResource {
             id: model.id,
@@ -131,6 +164,10 @@ impl Table for usage_specification::Entity {
             at_type: Set(text(doc, "@type")),
             document: Set(Value::Object(row.document.clone())),
         }
+    }
+
+    fn new_row(row: &StoredResource) -> NewRow {
+        NewRow::UsageSpecification(Self::active_model(row))
     }
 
     fn stored(model: usage_specification::Model) -> StoredResource {
