@@ -6,13 +6,17 @@
 //!   (c) a deep page at offset N/2.
 //!
 //! `cargo bench --bench query` runs 10k and 1M rows on SQLite and (when reachable) PostgreSQL.
-//! `BENCH_SIZES=10000,100000` and `BENCH_BACKENDS=sqlite` narrow it.
+//! `BENCH_SIZES=10000,100000` and `BENCH_BACKENDS=sqlite` narrow it. `BENCH_REUSE=1` measures
+//! again on the databases a previous run loaded (same names, same row count), skipping the load
+//! (1M rows take minutes); the server migrates them first, as it would in production.
 
 mod common;
 
 use chrono::Duration;
 use common::{start_of_period, Lcg, DAYS, PARTIES};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, TransactionTrait,
+};
 use serde_json::{json, Map};
 use std::time::Instant;
 use tmf635::app::App;
@@ -121,15 +125,72 @@ async fn measure(
     )
 }
 
+/// The ids of the usages of the database at `url` when it holds exactly `rows` of them.
+async fn loaded_ids(backend: &str, url: &str, rows: usize) -> Option<Vec<String>> {
+    if backend == "sqlite" {
+        let path = url.trim_start_matches("sqlite://").split('?').next()?;
+        if !std::path::Path::new(path).exists() {
+            return None;
+        }
+    }
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .sqlx_logging(false);
+    let db = sea_orm::Database::connect(options).await.ok()?;
+    let ids: Vec<String> = entity::usage::Entity::find()
+        .select_only()
+        .column(entity::usage::Column::Id)
+        .order_by_asc(entity::usage::Column::Id)
+        .into_tuple()
+        .all(&db)
+        .await
+        .ok()?;
+    let _ = db.close().await;
+    (ids.len() == rows).then_some(ids)
+}
+
+/// The URL of the database `name` of `backend` as a previous run left it (not checked).
+fn previous_database(backend: &str, name: &str) -> Option<String> {
+    match backend {
+        "sqlite" => {
+            let path = std::env::temp_dir().join(format!("{name}.db"));
+            Some(format!("sqlite://{}?mode=rw", path.display()))
+        }
+        "postgres" => {
+            let admin = std::env::var("TMF635_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let (prefix, _) = admin.rsplit_once('/')?;
+            Some(format!("{prefix}/{name}"))
+        }
+        _ => None,
+    }
+}
+
 async fn run(backend: &str, rows: usize) -> Option<[(f64, f64); 3]> {
-    let url = common::fresh_database(backend, &format!("tmf635_bench_{rows}")).await?;
+    let name = format!("tmf635_bench_{rows}");
+    let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
+    let previous = match previous_database(backend, &name) {
+        Some(url) if reuse => loaded_ids(backend, &url, rows).await.map(|ids| (url, ids)),
+        _ => None,
+    };
+    let url = match &previous {
+        Some((url, _)) => url.clone(),
+        None => common::fresh_database(backend, &name).await?,
+    };
     eprintln!("{backend}, {rows} rows:");
     let mut config = Config::with_database(&url);
     config.listen = "127.0.0.1:0".into();
     config.delivery_enabled = false;
     config.log = "warn".into();
     let app = App::build(&config).await.expect("the server starts");
-    let ids = load(app.store(), rows).await;
+    let ids = match previous {
+        Some((_, ids)) => {
+            eprintln!("  reusing the {rows} usages loaded before");
+            ids
+        }
+        None => load(app.store(), rows).await,
+    };
     let addr = app.local_addr().expect("bound");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
