@@ -1,5 +1,12 @@
 //! The two kinds of TMF635 resource and what the rest of the server needs to know about them.
 
+/// A new id for anything the server creates (resources, events, deliveries): a UUIDv7, so ids
+/// made one after another sort one after another and the B-tree indexes on them grow at their
+/// end instead of touching a random page per insert. Clients treat ids as opaque strings.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
     Usage,

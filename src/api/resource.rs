@@ -133,7 +133,7 @@ impl Handlers {
         T: Table,
         M: ParseFromJSON,
     {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::resource::new_id();
         let mut document = Map::new();
         document.insert("id".into(), Value::String(id.clone()));
         document.insert(
@@ -150,7 +150,11 @@ impl Handlers {
         // adds (id, href, `complete`) is valid by construction.
         complete(&mut document);
         let row = self.store.create::<T>(document).await?;
-        Ok(self.versioned::<T, M>(request, &row, None))
+        // The stored document starts with this request's id and href: it is the body as is.
+        Ok(Versioned {
+            etag: etag(row.revision),
+            body: Document::from_json(row.document),
+        })
     }
 
     pub(super) async fn retrieve_resource<T, M>(

@@ -39,7 +39,7 @@ pub fn event_type(kind: ResourceKind, change: Change) -> String {
 }
 
 fn event(kind: ResourceKind, change: Change, resource: &Map<String, Value>) -> Event {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::resource::new_id();
     let time = Utc::now();
     let event_type = event_type(kind, change);
     let resource_id = resource

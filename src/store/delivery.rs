@@ -278,7 +278,7 @@ impl Store {
                 .await?;
             if updated.rows_affected == 1 {
                 attempts.push(delivery_attempt::ActiveModel {
-                    id: Set(uuid::Uuid::new_v4().to_string()),
+                    id: Set(crate::resource::new_id()),
                     delivery_id: Set(leased.id.clone()),
                     attempted_at: Set(now),
                     http_status: Set(attempt.http_status.map(i32::from)),
@@ -358,7 +358,7 @@ fn deliveries(
                 continue;
             }
             rows.push(delivery::ActiveModel {
-                id: Set(uuid::Uuid::new_v4().to_string()),
+                id: Set(crate::resource::new_id()),
                 subscription_id: Set(subscription.id.clone()),
                 outbox_seq: Set(event.seq),
                 event_id: Set(event.id.clone()),

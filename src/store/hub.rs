@@ -15,7 +15,7 @@ impl Store {
         query: Option<String>,
     ) -> Result<hub::Model, Error> {
         let model = hub::Model {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: crate::resource::new_id(),
             callback,
             query,
             created_at: Utc::now(),

@@ -11,25 +11,25 @@ pub async fn insert<C: ConnectionTrait>(db: &C, events: Vec<Event>) -> Result<()
     if events.is_empty() {
         return Ok(());
     }
-    event_outbox::Entity::insert_many(rows(events))
+    event_outbox::Entity::insert_many(rows(&events))
         .exec_without_returning(db)
         .await?;
     Ok(())
 }
 
 /// The outbox rows of `events`, in order (their `seq` is given at insert).
-pub fn rows(events: Vec<Event>) -> Vec<event_outbox::ActiveModel> {
+pub fn rows(events: &[Event]) -> Vec<event_outbox::ActiveModel> {
     events
-        .into_iter()
+        .iter()
         .map(|e| event_outbox::ActiveModel {
             seq: NotSet,
-            id: Set(e.id),
+            id: Set(e.id.clone()),
             dispatched: Set(false),
-            event_type: Set(e.event_type),
+            event_type: Set(e.event_type.clone()),
             resource_type: Set(e.kind.name().to_string()),
-            resource_id: Set(e.resource_id),
+            resource_id: Set(e.resource_id.clone()),
             event_time: Set(e.time),
-            payload: Set(e.payload),
+            payload: Set(e.payload.clone()),
         })
         .collect()
 }

@@ -71,13 +71,14 @@ impl Store {
             created_at: Utc::now(),
             document,
         };
-        self.insert(NewResource {
-            row: T::new_row(&row),
-            index: array_index::rows(T::INDEXED_ARRAY_PATHS, &row.id, &row.document),
-            events: outbox::rows(events::created(T::KIND, &row.document)),
-        })
-        .await?;
-        Ok(row)
+        let inserted = self
+            .insert(NewResource {
+                kind: T::KIND,
+                events: events::created(T::KIND, &row.document),
+                row,
+            })
+            .await?;
+        Ok(inserted.row)
     }
 
     pub async fn find<T>(&self, id: &str) -> Result<StoredResource, Error>
@@ -145,7 +146,12 @@ impl Store {
                 total,
             });
         }
-        let mut select = self.select_rendered::<T>(href_prefix).filter(query.filter);
+        // The page's ids first (through an index, skipping `offset` rows without reading
+        // documents), then only those rows, rendered: a deferred join.
+        let mut select = T::find()
+            .select_only()
+            .column(T::id_column())
+            .filter(query.filter);
         if query.order.is_empty() {
             select = select
                 .order_by(T::created_at_column(), Order::Desc)
@@ -154,16 +160,35 @@ impl Store {
         for (expr, direction, nulls) in query.order {
             select = select.order_by_with_nulls(expr, direction, nulls);
         }
-        let items = select
+        let ids: Vec<String> = select
             .offset(offset)
             .limit(limit)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        let items = self.rendered_in_order::<T>(ids, href_prefix).await?;
+        Ok(Page { items, total })
+    }
+
+    /// The rows `ids`, rendered, in the order of `ids` (a row deleted meanwhile is left out).
+    async fn rendered_in_order<T: Table>(
+        &self,
+        ids: Vec<String>,
+        href_prefix: &str,
+    ) -> Result<Vec<Rendered>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows: HashMap<String, Rendered> = self
+            .select_rendered::<T>(href_prefix)
+            .filter(T::id_column().is_in(ids.iter().cloned()))
             .into_tuple::<(String, i64, String)>()
             .all(self.db())
             .await?
             .into_iter()
-            .map(|(id, revision, json)| Rendered { id, revision, json })
+            .map(|(id, revision, json)| (id.clone(), Rendered { id, revision, json }))
             .collect();
-        Ok(Page { items, total })
+        Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
     }
 
     /// A list answered by the array-value index alone: count and page come from one range
@@ -211,16 +236,7 @@ impl Store {
             .all(self.db())
             .await?;
         let ids: Vec<String> = keys.into_iter().map(|(_, id)| id).collect();
-        let mut rows: HashMap<String, Rendered> = self
-            .select_rendered::<T>(href_prefix)
-            .filter(T::id_column().is_in(ids.iter().cloned()))
-            .into_tuple::<(String, i64, String)>()
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|(id, revision, json)| (id.clone(), Rendered { id, revision, json }))
-            .collect();
-        let items = ids.iter().filter_map(|id| rows.remove(id)).collect();
+        let items = self.rendered_in_order::<T>(ids, href_prefix).await?;
         Ok(Page { items, total })
     }
 

@@ -12,10 +12,29 @@ use sea_orm::{
 use serde_json::{Map, Value};
 
 /// A new row of either resource table, as the writer batches them.
-#[derive(Clone)]
 pub enum NewRow {
     Usage(usage::ActiveModel),
     UsageSpecification(usage_specification::ActiveModel),
+}
+
+impl NewRow {
+    /// The row of a new resource of `kind`.
+    pub fn of(kind: ResourceKind, row: &StoredResource) -> NewRow {
+        match kind {
+            ResourceKind::Usage => NewRow::Usage(usage::Entity::active_model(row)),
+            ResourceKind::UsageSpecification => {
+                NewRow::UsageSpecification(usage_specification::Entity::active_model(row))
+            }
+        }
+    }
+}
+
+/// The array attributes of `kind` kept in the array-value index (`Table::INDEXED_ARRAY_PATHS`).
+pub fn indexed_array_paths(kind: ResourceKind) -> &'static [&'static str] {
+    match kind {
+        ResourceKind::Usage => usage::Entity::INDEXED_ARRAY_PATHS,
+        ResourceKind::UsageSpecification => usage_specification::Entity::INDEXED_ARRAY_PATHS,
+    }
 }
 
 /// A resource table: documents plus typed copies of the attributes lists filter and sort on.
@@ -30,7 +49,6 @@ pub trait Table:
     fn revision_column() -> Self::Column;
     fn created_at_column() -> Self::Column;
     fn active_model(row: &StoredResource) -> Self::ActiveModel;
-    fn new_row(row: &StoredResource) -> NewRow;
     fn stored(model: Self::Model) -> StoredResource;
     /// The typed column that holds a first-level attribute, if one does.
     fn column(attribute: &str) -> Option<Self::Column>;
@@ -111,10 +129,6 @@ impl Table for usage::Entity {
         }
     }
 
-    fn new_row(row: &StoredResource) -> NewRow {
-        NewRow::Usage(Self::active_model(row))
-    }
-
     fn stored(model: usage::Model) -> StoredResource {
         StoredResource {
             id: model.id,
@@ -164,10 +178,6 @@ impl Table for usage_specification::Entity {
             at_type: Set(text(doc, "@type")),
             document: Set(Value::Object(row.document.clone())),
         }
-    }
-
-    fn new_row(row: &StoredResource) -> NewRow {
-        NewRow::UsageSpecification(Self::active_model(row))
     }
 
     fn stored(model: usage_specification::Model) -> StoredResource {

@@ -14,14 +14,19 @@
 //! would only queue on the lock. On PostgreSQL only inserts do (many round trips become a few
 //! per batch); updates and deletes run as transactions of their own, side by side.
 
-use super::tables::NewRow;
+use super::tables::{indexed_array_paths, NewRow};
+use super::{array_index, outbox, StoredResource};
 use crate::error::Error;
+use crate::events::Event;
+use crate::resource::ResourceKind;
 use entity::{event_outbox, usage, usage_array_value, usage_specification};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -31,16 +36,19 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Answer = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answer> + Send>;
 
-/// The rows a new resource adds: itself, its array-value index rows and its events.
-#[derive(Clone)]
+/// A new resource and the events it announces. Its rows (the resource, its array-value index
+/// rows, its outbox rows) are built from it at each attempt to insert it.
 pub struct NewResource {
-    pub row: NewRow,
-    pub index: Vec<usage_array_value::ActiveModel>,
-    pub events: Vec<event_outbox::ActiveModel>,
+    pub kind: ResourceKind,
+    pub row: StoredResource,
+    pub events: Vec<Event>,
 }
 
+/// The caller of an insert gets its resource back once it is committed.
+type Inserted = oneshot::Sender<Result<NewResource, Error>>;
+
 enum Write {
-    Insert(Box<NewResource>, oneshot::Sender<Result<(), Error>>),
+    Insert(Box<NewResource>, Inserted),
     Job(Job),
 }
 
@@ -58,14 +66,35 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the writer task; it ends when the last `GroupCommit` is dropped.
-    pub fn start(db: DatabaseConnection, changes: Arc<Notify>) -> GroupCommit {
+    /// `commits` counts the batches committed (for the SQLite checkpointer).
+    pub fn start(
+        db: DatabaseConnection,
+        changes: Arc<Notify>,
+        commits: Arc<AtomicU64>,
+    ) -> std::io::Result<GroupCommit> {
         let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(db, writes, changes));
-        GroupCommit { queue }
+        let backend = db.get_database_backend();
+        let writer = run(db, writes, changes, commits);
+        if backend == DatabaseBackend::Sqlite {
+            // On SQLite the writer gets a thread of its own: its batch is a chain of round
+            // trips to SQLite's connection thread, and as one task among all the request tasks
+            // it would wait in the run queue at every step. (PostgreSQL connections are
+            // sockets of the main runtime, so there it stays a task.)
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            std::thread::Builder::new()
+                .name("tmf635-writer".into())
+                .spawn(move || runtime.block_on(writer))?;
+        } else {
+            tokio::spawn(writer);
+        }
+        Ok(GroupCommit { queue })
     }
 
-    /// Inserts a new resource in the next batch; answers after that batch is committed.
-    pub async fn insert(&self, resource: NewResource) -> Result<(), Error> {
+    /// Inserts a new resource in the next batch; answers (handing it back) after that batch
+    /// is committed.
+    pub async fn insert(&self, resource: NewResource) -> Result<NewResource, Error> {
         let (answer, answered) = oneshot::channel();
         self.send(Write::Insert(Box::new(resource), answer)).await?;
         answered
@@ -104,7 +133,12 @@ impl GroupCommit {
     }
 }
 
-async fn run(db: DatabaseConnection, mut writes: mpsc::Receiver<Write>, changes: Arc<Notify>) {
+async fn run(
+    db: DatabaseConnection,
+    mut writes: mpsc::Receiver<Write>,
+    changes: Arc<Notify>,
+    commits: Arc<AtomicU64>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
@@ -129,6 +163,7 @@ async fn run(db: DatabaseConnection, mut writes: mpsc::Receiver<Write>, changes:
         match committed {
             Ok(()) => {
                 answers.into_iter().for_each(|answer| answer());
+                commits.fetch_add(1, Ordering::Relaxed);
                 changes.notify_one();
             }
             // Dropping the answers tells every caller of the batch that nothing was written.
@@ -144,64 +179,70 @@ async fn run(db: DatabaseConnection, mut writes: mpsc::Receiver<Write>, changes:
 /// commit. Errs only when the transaction itself is broken.
 async fn insert_isolated(
     txn: &DatabaseTransaction,
-    resources: Vec<(NewResource, oneshot::Sender<Result<(), Error>>)>,
+    resources: Vec<(NewResource, Inserted)>,
     answers: &mut Vec<Answer>,
 ) -> Result<(), DbErr> {
     if resources.is_empty() {
         return Ok(());
     }
     let together = txn.begin().await?;
-    match insert_all(&together, resources.iter().map(|(r, _)| r.clone())).await {
+    let failure = match insert_all(&together, resources.iter().map(|(r, _)| r)).await {
         Ok(()) => {
             together.commit().await?;
-            for (_, answer) in resources {
-                answers.push(Box::new(move || {
-                    let _ = answer.send(Ok(()));
-                }));
-            }
-            return Ok(());
+            None
         }
-        Err(e) if resources.len() == 1 => {
+        Err(e) => {
             together.rollback().await?;
-            let error = Error::Database(e);
-            if let Some((_, answer)) = resources.into_iter().next() {
-                answers.push(Box::new(move || {
-                    let _ = answer.send(Err(error));
-                }));
-            }
-            return Ok(());
+            Some(e)
         }
-        Err(_) => together.rollback().await?,
+    };
+    let Some(failure) = failure else {
+        for (resource, answer) in resources {
+            answers.push(answer_with(answer, Ok(resource)));
+        }
+        return Ok(());
+    };
+    if resources.len() == 1 {
+        if let Some((_, answer)) = resources.into_iter().next() {
+            answers.push(answer_with(answer, Err(Error::Database(failure))));
+        }
+        return Ok(());
     }
     for (resource, answer) in resources {
         let alone = txn.begin().await?;
-        let result = match insert_all(&alone, std::iter::once(resource)).await {
-            Ok(()) => alone.commit().await.map_err(Error::from),
+        let result = match insert_all(&alone, std::iter::once(&resource)).await {
+            Ok(()) => alone.commit().await.map(|()| resource).map_err(Error::from),
             Err(e) => {
                 alone.rollback().await?;
                 Err(Error::Database(e))
             }
         };
-        answers.push(Box::new(move || {
-            let _ = answer.send(result);
-        }));
+        answers.push(answer_with(answer, result));
     }
     Ok(())
 }
 
+fn answer_with(answer: Inserted, result: Result<NewResource, Error>) -> Answer {
+    Box::new(move || {
+        let _ = answer.send(result);
+    })
+}
+
 /// One multi-row INSERT per table for the rows of `resources`.
-async fn insert_all(
+async fn insert_all<'r>(
     db: &impl ConnectionTrait,
-    resources: impl Iterator<Item = NewResource>,
+    resources: impl Iterator<Item = &'r NewResource>,
 ) -> Result<(), DbErr> {
     let (mut usages, mut specifications, mut index, mut events) = (vec![], vec![], vec![], vec![]);
     for resource in resources {
-        match resource.row {
+        let row = &resource.row;
+        match NewRow::of(resource.kind, row) {
             NewRow::Usage(row) => usages.push(row),
             NewRow::UsageSpecification(row) => specifications.push(row),
         }
-        index.extend(resource.index);
-        events.extend(resource.events);
+        let paths = indexed_array_paths(resource.kind);
+        index.extend(array_index::rows(paths, &row.id, &row.document));
+        events.extend(outbox::rows(&resource.events));
     }
     insert_many::<usage::Entity>(db, usages).await?;
     insert_many::<usage_specification::Entity>(db, specifications).await?;
