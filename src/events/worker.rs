@@ -7,7 +7,7 @@ use crate::store::delivery::{Attempt, Leased};
 use crate::store::Store;
 use chrono::Utc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
@@ -39,6 +39,11 @@ pub fn backoff(settings: &WorkerSettings, attempts: i32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
+/// The shortest time between two rounds of the worker.
+const MIN_ROUND_INTERVAL: Duration = Duration::from_millis(10);
+/// Outbox events fanned out per round at most.
+const DISPATCH_BATCH: u64 = 500;
+
 pub struct Worker {
     store: Store,
     client: CallbackClient,
@@ -63,7 +68,15 @@ impl Worker {
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         let worker = Arc::new(self);
         let mut in_flight: JoinSet<Result<(), crate::error::Error>> = JoinSet::new();
+        let mut last_round: Option<Instant> = None;
         loop {
+            // Every commit wakes the worker: under a stream of commits, rounds are spaced so
+            // that each dispatches many events instead of queueing a write per commit.
+            if let Some(wait) = last_round.and_then(|t| MIN_ROUND_INTERVAL.checked_sub(t.elapsed()))
+            {
+                tokio::time::sleep(wait).await;
+            }
+            last_round = Some(Instant::now());
             let busy = match worker.round(&mut in_flight).await {
                 Ok(busy) => busy,
                 Err(e) => {
@@ -101,7 +114,7 @@ impl Worker {
         while let Some(finished) = in_flight.try_join_next() {
             log_failure(finished);
         }
-        let dispatched = self.store.dispatch_events(200).await?;
+        let dispatched = self.store.dispatch_events(DISPATCH_BATCH).await?;
         let free = self
             .settings
             .concurrency

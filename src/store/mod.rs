@@ -39,43 +39,25 @@ pub struct Store {
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
-        let mut options = ConnectOptions::new(url);
-        options
-            .max_connections(max_connections)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .sqlx_logging(false)
-            // WAL lets reads run beside the writer; FULL sync makes a 201 survive power loss;
-            // writers queue on the lock instead of failing.
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(30))
-                    .foreign_keys(true)
-                    // Statement journals (multi-row INSERTs, savepoints) in memory, not in a
-                    // temp file created and deleted per statement.
-                    .pragma("temp_store", "memory")
-                    // 16 MiB of pages per connection (default 2 MiB): the index pages inserts
-                    // and lookups touch stay cached. Filled on use, so idle memory is unchanged.
-                    .pragma("cache_size", "-16384")
-                    // Checkpoints run beside the writer (see `checkpoint`); the WAL file is
-                    // truncated back to 64 MiB after one.
-                    .pragma("wal_autocheckpoint", "0")
-                    .pragma("journal_size_limit", "67108864")
-                    // REGEXP for the `.regex` filter operator.
-                    .with_regexp()
-            });
-        let db = Database::connect(options).await?;
+        let db = Database::connect(options(url, max_connections)).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
+        let backend = db.get_database_backend();
         let changes = Arc::new(Notify::new());
         let commits = checkpoint::counter();
-        if db.get_database_backend() == DatabaseBackend::Sqlite {
-            checkpoint::start(db.clone(), Arc::downgrade(&commits));
-        }
-        let group_commit = GroupCommit::start(db.clone(), changes.clone(), commits)
+        // On SQLite the writer has a connection of its own: SQLite drops a connection's page
+        // cache when another one has written, so a writer borrowing any pooled connection
+        // would start every batch on a cold cache.
+        let writer_db = match backend {
+            DatabaseBackend::Sqlite => {
+                checkpoint::start(db.clone(), Arc::downgrade(&commits));
+                Database::connect(options(url, 1)).await?
+            }
+            _ => db.clone(),
+        };
+        let group_commit = GroupCommit::start(writer_db, changes.clone(), commits)
             .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
-            backend: db.get_database_backend(),
+            backend,
             db,
             changes,
             group_commit,
@@ -124,4 +106,39 @@ impl Store {
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
     }
+}
+
+/// Pool settings; on SQLite, the pragmas every connection gets.
+fn options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        // No ping before each use: it is one more round trip per query (to the connection's
+        // thread on SQLite, to the server on PostgreSQL), and sqlx already pings a connection
+        // as it returns to the pool. A connection that died while idle fails one query.
+        .test_before_acquire(false)
+        // WAL lets reads run beside the writer; FULL sync makes a 201 survive power loss;
+        // writers queue on the lock instead of failing.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                // Statement journals (multi-row INSERTs, savepoints) in memory, not in a
+                // temp file created and deleted per statement.
+                .pragma("temp_store", "memory")
+                // 16 MiB of pages per connection (default 2 MiB): the index pages inserts
+                // and lookups touch stay cached. Filled on use, so idle memory is unchanged.
+                .pragma("cache_size", "-16384")
+                // Checkpoints run beside the writer (see `checkpoint`); the WAL file is
+                // truncated back to 64 MiB after one.
+                .pragma("wal_autocheckpoint", "0")
+                .pragma("journal_size_limit", "67108864")
+                // REGEXP for the `.regex` filter operator.
+                .with_regexp()
+        });
+    options
 }

@@ -2,14 +2,17 @@
 //! concurrency: a write applies only to the revision it was computed from, and retries on a
 //! fresh read when another writer got there first.
 
-use super::tables::rendered_document;
+use super::tables::{check_indexed_lengths, rendered_by_id, rendered_document};
 use super::writer::NewResource;
 use super::{array_index, outbox, Store, Table};
 use crate::error::Error;
 use crate::events;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TryGetableMany,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -65,6 +68,7 @@ impl Store {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Internal("a new resource has no id".into()))?
             .to_string();
+        check_indexed_lengths(T::KIND, &document)?;
         let row = StoredResource {
             id,
             revision: 1,
@@ -101,11 +105,11 @@ impl Store {
     where
         T: Table,
     {
-        self.select_rendered::<T>(href_prefix)
-            .filter(T::id_column().eq(id))
-            .into_tuple::<(String, i64, String)>()
-            .one(self.db())
-            .await?
+        let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
+        let row = self.db().query_one(statement).await?;
+        row.map(|row| <(String, i64, String)>::try_get_many_by_index(&row))
+            .transpose()
+            .map_err(|e| Error::Internal(format!("reading a {}: {e:?}", T::KIND.name())))?
             .map(|(id, revision, json)| Rendered { id, revision, json })
             .ok_or_else(|| Error::NotFound {
                 resource: T::KIND.name(),
@@ -257,6 +261,7 @@ impl Store {
             let current = self.find::<T>(id).await?;
             check_revision(&current, expected_revision)?;
             let document = change(&current.document)?;
+            check_indexed_lengths(T::KIND, &document)?;
             if document == current.document {
                 return Ok(current);
             }

@@ -5,8 +5,9 @@
 //! callers answered, and a write whose batch fails to commit is answered with an error.
 //!
 //! - New resources (`Insert`: the row, its array-value index rows, its events) are data, so
-//!   the consecutive inserts of a batch go into one multi-row INSERT per table. Should that
-//!   fail, each is retried alone, so a bad one fails only itself.
+//!   the consecutive inserts of a batch go into one multi-row INSERT per table (on SQLite all
+//!   of them in one call). Should that fail, each is retried alone, so a bad one fails only
+//!   itself.
 //! - Any other write (`Job`) runs in a savepoint of its own, so a failing one undoes only
 //!   itself.
 //!
@@ -22,11 +23,11 @@ use crate::resource::ResourceKind;
 use entity::{event_outbox, usage, usage_array_value, usage_specification};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    TransactionTrait,
+    QueryTrait, Statement, TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -58,38 +59,55 @@ const MAX_BATCH: usize = 256;
 /// values at the widest table (11 columns).
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The queue of the writer task.
+/// The queues of the writer tasks.
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::Sender<Write>,
+    /// One writer on SQLite (one writer at a time is all it allows); several on PostgreSQL,
+    /// which commits side by side, each batching what is queued to it.
+    lanes: Arc<[mpsc::Sender<Write>]>,
+    next: Arc<AtomicUsize>,
 }
 
+/// Writers on PostgreSQL.
+const POSTGRES_LANES: usize = 4;
+
 impl GroupCommit {
-    /// Starts the writer task; it ends when the last `GroupCommit` is dropped.
     /// `commits` counts the batches committed (for the SQLite checkpointer).
     pub fn start(
         db: DatabaseConnection,
         changes: Arc<Notify>,
         commits: Arc<AtomicU64>,
     ) -> std::io::Result<GroupCommit> {
-        let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
         let backend = db.get_database_backend();
-        let writer = run(db, writes, changes, commits);
-        if backend == DatabaseBackend::Sqlite {
-            // On SQLite the writer gets a thread of its own: its batch is a chain of round
-            // trips to SQLite's connection thread, and as one task among all the request tasks
-            // it would wait in the run queue at every step. (PostgreSQL connections are
-            // sockets of the main runtime, so there it stays a task.)
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            std::thread::Builder::new()
-                .name("tmf635-writer".into())
-                .spawn(move || runtime.block_on(writer))?;
-        } else {
-            tokio::spawn(writer);
+        if backend != DatabaseBackend::Sqlite {
+            let lanes: Vec<_> = (0..POSTGRES_LANES)
+                .map(|_| {
+                    let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
+                    tokio::spawn(run(db.clone(), writes, changes.clone(), commits.clone()));
+                    queue
+                })
+                .collect();
+            return Ok(GroupCommit {
+                lanes: lanes.into(),
+                next: Arc::default(),
+            });
         }
-        Ok(GroupCommit { queue })
+        let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
+        let writer = run(db, writes, changes, commits);
+        // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
+        // to SQLite's connection thread, and as one task among all the request tasks it would
+        // wait in the run queue at every step. (PostgreSQL connections are sockets of the main
+        // runtime, so there the writers stay tasks.)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("tmf635-writer".into())
+            .spawn(move || runtime.block_on(writer))?;
+        Ok(GroupCommit {
+            lanes: vec![queue].into(),
+            next: Arc::default(),
+        })
     }
 
     /// Inserts a new resource in the next batch; answers (handing it back) after that batch
@@ -126,7 +144,12 @@ impl GroupCommit {
     }
 
     async fn send(&self, write: Write) -> Result<(), Error> {
-        self.queue
+        let lane = match write {
+            // Jobs come here on SQLite only, where there is one lane.
+            Write::Job(_) => 0,
+            Write::Insert(..) => self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len(),
+        };
+        self.lanes[lane]
             .send(write)
             .await
             .map_err(|_| Error::Internal("the writer has stopped".into()))
@@ -141,42 +164,115 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
-        let committed = async {
-            let txn = db.begin().await?;
-            let mut inserts = Vec::new();
-            for write in batch.drain(..) {
-                match write {
-                    Write::Insert(resource, answer) => inserts.push((*resource, answer)),
-                    Write::Job(job) => {
-                        // Inserts queued before the job are written before it.
-                        insert_isolated(&txn, std::mem::take(&mut inserts), &mut answers).await?;
-                        answers.push(job(&txn).await);
-                    }
-                }
+        let (started, size) = (std::time::Instant::now(), batch.len());
+        // A job (update, delete) only ever changes what was committed before it was queued,
+        // never a resource created in its own batch, so the inserts can all go after the jobs.
+        let (mut inserts, mut jobs) = (Vec::new(), Vec::new());
+        for write in batch.drain(..) {
+            match write {
+                Write::Insert(resource, answer) => inserts.push((*resource, answer)),
+                Write::Job(job) => jobs.push(job),
             }
-            insert_isolated(&txn, inserts, &mut answers).await?;
-            txn.commit().await
         }
-        .await;
-        batch.clear();
+        let mut answers: Vec<Answer> = Vec::with_capacity(size);
+        let committed = if jobs.is_empty() {
+            commit_inserts(&db, inserts, &mut answers).await
+        } else {
+            async {
+                let txn = db.begin().await?;
+                for job in jobs {
+                    answers.push(job(&txn).await);
+                }
+                insert_isolated(&txn, inserts, &mut answers).await?;
+                txn.commit().await
+            }
+            .await
+        };
         match committed {
             Ok(()) => {
+                tracing::debug!(
+                    writes = size,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "batch committed"
+                );
                 answers.into_iter().for_each(|answer| answer());
                 commits.fetch_add(1, Ordering::Relaxed);
                 changes.notify_one();
             }
             // Dropping the answers tells every caller of the batch that nothing was written.
             Err(e) => {
-                tracing::error!(error = %e, writes = answers.len(), "a batch of writes failed to commit")
+                tracing::error!(error = %e, writes = size, "a batch of writes failed to commit")
             }
         }
     }
 }
 
-/// Inserts `resources` together in a savepoint; if that fails, each alone in a savepoint of
-/// its own, so only the faulty ones fail. Pushes each caller's answer, to be given after the
-/// commit. Errs only when the transaction itself is broken.
+/// A batch of inserts alone, all or nothing without a savepoint: on SQLite BEGIN, every
+/// INSERT and COMMIT in one call (one round trip to the connection's thread, one fsync); on
+/// PostgreSQL BEGIN, one INSERT per table, COMMIT. Should it fail, nothing is committed: it is
+/// rolled back and the inserts go the usual way, each alone if need be.
+async fn commit_inserts(
+    db: &DatabaseConnection,
+    inserts: Vec<(NewResource, Inserted)>,
+    answers: &mut Vec<Answer>,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let statements = insert_statements(backend, inserts.iter().map(|(r, _)| r));
+    let committed = match backend {
+        DatabaseBackend::Sqlite => {
+            let all = one_call("BEGIN", statements, "COMMIT");
+            let committed = db.execute(all).await.is_ok();
+            if !committed {
+                // Fails harmlessly when the failure was BEGIN itself.
+                let _ = db.execute_unprepared("ROLLBACK").await;
+            }
+            committed
+        }
+        _ => {
+            let txn = db.begin().await?;
+            let mut failed = false;
+            for statement in statements {
+                if txn.execute(statement).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed {
+                txn.rollback().await?;
+                false
+            } else {
+                txn.commit().await.is_ok()
+            }
+        }
+    };
+    if committed {
+        for (resource, answer) in inserts {
+            answers.push(answer_with(answer, Ok(resource)));
+        }
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    insert_isolated(&txn, inserts, answers).await?;
+    txn.commit().await
+}
+
+/// SQLite: `statements` between `first` and `last` as one statement list, run in one call.
+/// Positional `?` values are taken in order across the statements.
+fn one_call(first: &str, statements: Vec<Statement>, last: &str) -> Statement {
+    let mut sql = format!("{first};\n");
+    let mut values = Vec::new();
+    for statement in statements {
+        sql.push_str(&statement.sql);
+        sql.push_str(";\n");
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    sql.push_str(last);
+    Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values)
+}
+
+/// Inserts `resources` together; if that fails, each alone, so only the faulty ones fail.
+/// Pushes each caller's answer, to be given after the commit. Errs only when the transaction
+/// itself is broken.
 async fn insert_isolated(
     txn: &DatabaseTransaction,
     resources: Vec<(NewResource, Inserted)>,
@@ -185,22 +281,14 @@ async fn insert_isolated(
     if resources.is_empty() {
         return Ok(());
     }
-    let together = txn.begin().await?;
-    let failure = match insert_all(&together, resources.iter().map(|(r, _)| r)).await {
+    let failure = match try_insert(txn, resources.iter().map(|(r, _)| r)).await? {
         Ok(()) => {
-            together.commit().await?;
-            None
+            for (resource, answer) in resources {
+                answers.push(answer_with(answer, Ok(resource)));
+            }
+            return Ok(());
         }
-        Err(e) => {
-            together.rollback().await?;
-            Some(e)
-        }
-    };
-    let Some(failure) = failure else {
-        for (resource, answer) in resources {
-            answers.push(answer_with(answer, Ok(resource)));
-        }
-        return Ok(());
+        Err(failure) => failure,
     };
     if resources.len() == 1 {
         if let Some((_, answer)) = resources.into_iter().next() {
@@ -209,14 +297,10 @@ async fn insert_isolated(
         return Ok(());
     }
     for (resource, answer) in resources {
-        let alone = txn.begin().await?;
-        let result = match insert_all(&alone, std::iter::once(&resource)).await {
-            Ok(()) => alone.commit().await.map(|()| resource).map_err(Error::from),
-            Err(e) => {
-                alone.rollback().await?;
-                Err(Error::Database(e))
-            }
-        };
+        let result = try_insert(txn, std::iter::once(&resource))
+            .await?
+            .map(|()| resource)
+            .map_err(Error::Database);
         answers.push(answer_with(answer, result));
     }
     Ok(())
@@ -228,11 +312,49 @@ fn answer_with(answer: Inserted, result: Result<NewResource, Error>) -> Answer {
     })
 }
 
-/// One multi-row INSERT per table for the rows of `resources`.
-async fn insert_all<'r>(
-    db: &impl ConnectionTrait,
+/// Inserts the rows of `resources` in a savepoint: all of them, or (the inner error) none.
+/// The outer error means the transaction is broken.
+async fn try_insert<'r>(
+    txn: &DatabaseTransaction,
     resources: impl Iterator<Item = &'r NewResource>,
-) -> Result<(), DbErr> {
+) -> Result<Result<(), DbErr>, DbErr> {
+    let backend = txn.get_database_backend();
+    let statements = insert_statements(backend, resources);
+    if backend != DatabaseBackend::Sqlite {
+        let savepoint = txn.begin().await?;
+        for statement in statements {
+            if let Err(e) = savepoint.execute(statement).await {
+                savepoint.rollback().await?;
+                return Ok(Err(e));
+            }
+        }
+        savepoint.commit().await?;
+        return Ok(Ok(()));
+    }
+    // SQLite: one call for the savepoint and every INSERT. Each call is a round trip to the
+    // connection's thread, and under load those hops, not the inserts, were the cost of a
+    // batch.
+    let statement = one_call(
+        "SAVEPOINT tmf635_insert",
+        statements,
+        "RELEASE tmf635_insert",
+    );
+    match txn.execute(statement).await {
+        Ok(_) => Ok(Ok(())),
+        Err(e) => {
+            txn.execute_unprepared("ROLLBACK TO tmf635_insert; RELEASE tmf635_insert")
+                .await?;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// The INSERTs of the rows of `resources`: one multi-row statement per table (and per
+/// `ROWS_PER_STATEMENT` rows).
+fn insert_statements<'r>(
+    backend: DatabaseBackend,
+    resources: impl Iterator<Item = &'r NewResource>,
+) -> Vec<Statement> {
     let (mut usages, mut specifications, mut index, mut events) = (vec![], vec![], vec![], vec![]);
     for resource in resources {
         let row = &resource.row;
@@ -244,26 +366,24 @@ async fn insert_all<'r>(
         index.extend(array_index::rows(paths, &row.id, &row.document));
         events.extend(outbox::rows(&resource.events));
     }
-    insert_many::<usage::Entity>(db, usages).await?;
-    insert_many::<usage_specification::Entity>(db, specifications).await?;
-    insert_many::<usage_array_value::Entity>(db, index).await?;
-    insert_many::<event_outbox::Entity>(db, events).await
+    let mut statements = Vec::new();
+    push_inserts::<usage::Entity>(backend, usages, &mut statements);
+    push_inserts::<usage_specification::Entity>(backend, specifications, &mut statements);
+    push_inserts::<usage_array_value::Entity>(backend, index, &mut statements);
+    push_inserts::<event_outbox::Entity>(backend, events, &mut statements);
+    statements
 }
 
-async fn insert_many<E: EntityTrait>(
-    db: &impl ConnectionTrait,
+fn push_inserts<E: EntityTrait>(
+    backend: DatabaseBackend,
     rows: Vec<E::ActiveModel>,
-) -> Result<(), DbErr>
-where
-    E::ActiveModel: Send,
-    E::Model: sea_orm::IntoActiveModel<E::ActiveModel>,
-{
+    statements: &mut Vec<Statement>,
+) {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
-        E::insert_many(chunk).exec_without_returning(db).await?;
+        statements.push(E::insert_many(chunk).build(backend));
     }
-    Ok(())
 }
 
 /// Runs `work` in a transaction of its own (a savepoint, when `conn` is a transaction) and

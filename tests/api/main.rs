@@ -11,6 +11,7 @@ mod events;
 mod fixtures;
 mod helpers;
 mod hub;
+mod indexed_lengths;
 mod input_fidelity;
 mod listener;
 mod listener_server;
