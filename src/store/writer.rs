@@ -251,8 +251,9 @@ async fn commit_inserts(
         }
         return Ok(());
     }
+    // The batch failed as a whole: each alone now, so only the faulty ones fail.
     let txn = db.begin().await?;
-    insert_isolated(&txn, inserts, answers).await?;
+    insert_each(&txn, inserts, answers).await?;
     txn.commit().await
 }
 
@@ -296,6 +297,15 @@ async fn insert_isolated(
         }
         return Ok(());
     }
+    insert_each(txn, resources, answers).await
+}
+
+/// Inserts each of `resources` in a savepoint of its own; pushes each caller's answer.
+async fn insert_each(
+    txn: &DatabaseTransaction,
+    resources: Vec<(NewResource, Inserted)>,
+    answers: &mut Vec<Answer>,
+) -> Result<(), DbErr> {
     for (resource, answer) in resources {
         let result = try_insert(txn, std::iter::once(&resource))
             .await?

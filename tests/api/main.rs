@@ -22,4 +22,5 @@ mod smoke;
 mod spec;
 mod usage;
 mod usage_specification;
+mod writer_batches;
 mod writes;
