@@ -39,7 +39,7 @@ pub struct Store {
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
-        let db = Database::connect(options(url, max_connections)).await?;
+        let db = Database::connect(options(url, max_connections, None)).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
         let backend = db.get_database_backend();
         let changes = Arc::new(Notify::new());
@@ -50,7 +50,10 @@ impl Store {
         let writer_db = match backend {
             DatabaseBackend::Sqlite => {
                 checkpoint::start(db.clone(), Arc::downgrade(&commits));
-                Database::connect(options(url, 1)).await?
+                // 32 MiB of pages: the index pages inserts touch stay cached. (SQLite drops a
+                // reader's cache whenever another connection commits, so readers keep the
+                // default 2 MiB.)
+                Database::connect(options(url, 1, Some(32 * 1024))).await?
             }
             _ => db.clone(),
         };
@@ -108,8 +111,9 @@ impl Store {
     }
 }
 
-/// Pool settings; on SQLite, the pragmas every connection gets.
-fn options(url: &str, max_connections: u32) -> ConnectOptions {
+/// Pool settings; on SQLite, the pragmas every connection gets, and a page cache of
+/// `cache_kib` instead of SQLite's default.
+fn options(url: &str, max_connections: u32, cache_kib: Option<i64>) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -122,7 +126,11 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
         .test_before_acquire(false)
         // WAL lets reads run beside the writer; FULL sync makes a 201 survive power loss;
         // writers queue on the lock instead of failing.
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = match cache_kib {
+                Some(kib) => o.pragma("cache_size", format!("-{kib}")),
+                None => o,
+            };
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
@@ -130,9 +138,6 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
                 // Statement journals (multi-row INSERTs, savepoints) in memory, not in a
                 // temp file created and deleted per statement.
                 .pragma("temp_store", "memory")
-                // 16 MiB of pages per connection (default 2 MiB): the index pages inserts
-                // and lookups touch stay cached. Filled on use, so idle memory is unchanged.
-                .pragma("cache_size", "-16384")
                 // Checkpoints run beside the writer (see `checkpoint`); the WAL file is
                 // truncated back to 64 MiB after one.
                 .pragma("wal_autocheckpoint", "0")
