@@ -153,16 +153,11 @@ async fn loaded_ids(backend: &str, url: &str, rows: usize) -> Option<Vec<String>
 /// The URL of the database `name` of `backend` as a previous run left it (not checked).
 fn previous_database(backend: &str, name: &str) -> Option<String> {
     match backend {
-        "sqlite" => {
-            let path = std::env::temp_dir().join(format!("{name}.db"));
-            Some(format!("sqlite://{}?mode=rw", path.display()))
-        }
-        "postgres" => {
-            let admin = std::env::var("TMF635_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let (prefix, _) = admin.rsplit_once('/')?;
-            Some(format!("{prefix}/{name}"))
-        }
+        "sqlite" => Some(format!(
+            "sqlite://{}?mode=rw",
+            common::sqlite_path(name).display()
+        )),
+        "postgres" => common::postgres_url(name),
         _ => None,
     }
 }

@@ -116,18 +116,35 @@ pub fn backends() -> Vec<String> {
 /// The URL of an empty SQLite file `NAME.db` in the temp directory (any old one, with its WAL
 /// and shared-memory files, is deleted).
 pub fn sqlite_database(name: &str) -> String {
-    let path = std::env::temp_dir().join(format!("{name}.db"));
+    let path = sqlite_path(name);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// Where the SQLite database `name` lives: `NAME.db` in the temp directory.
+pub fn sqlite_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("{name}.db"))
+}
+
+/// The admin URL of the PostgreSQL server (`TMF635_TEST_POSTGRES_URL`).
+fn postgres_admin_url() -> String {
+    std::env::var("TMF635_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The URL of database `name` on that server (whether it exists or not).
+pub fn postgres_url(name: &str) -> Option<String> {
+    let admin = postgres_admin_url();
+    let (prefix, _) = admin.rsplit_once('/')?;
+    Some(format!("{prefix}/{name}"))
+}
+
 /// A freshly (re)created PostgreSQL database `name` on the server of `TMF635_TEST_POSTGRES_URL`
 /// (default `postgres://postgres@127.0.0.1:5432/postgres`); `None` when it is unreachable.
 pub async fn postgres_database(name: &str) -> Option<String> {
-    let admin = std::env::var("TMF635_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = postgres_admin_url();
     let mut options = sea_orm::ConnectOptions::new(admin.clone());
     // Unreachable is known in seconds, not after the default 30 s of retries.
     options
@@ -141,8 +158,7 @@ pub async fn postgres_database(name: &str) -> Option<String> {
         .await
         .ok()?;
     let _ = db.close().await;
-    let (prefix, _) = admin.rsplit_once('/')?;
-    Some(format!("{prefix}/{name}"))
+    postgres_url(name)
 }
 
 /// A fresh database named `name` for `backend` (`sqlite` or `postgres`); `None` when PostgreSQL

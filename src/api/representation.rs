@@ -4,7 +4,6 @@
 use super::{Settings, BASE_PATH};
 use crate::error::Error;
 use crate::model::scalar::Integer;
-use crate::query::FieldSelection;
 use crate::resource::ResourceKind;
 use poem::Request;
 use serde_json::{Map, Value};
@@ -51,13 +50,8 @@ pub fn href_prefix(settings: &Settings, request: &Request, kind: ResourceKind) -
 }
 
 /// The response body of a stored resource: `id` and `href` first (href for this request),
-/// then the other attributes, or only those selected by `fields`.
-pub fn resource_body(
-    document: &Map<String, Value>,
-    id: &str,
-    href: String,
-    fields: Option<&FieldSelection>,
-) -> Map<String, Value> {
+/// then the other attributes.
+pub fn resource_body(document: &Map<String, Value>, id: &str, href: String) -> Map<String, Value> {
     let mut body = Map::with_capacity(document.len() + 2);
     body.insert("id".into(), Value::String(id.to_string()));
     body.insert("href".into(), Value::String(href));
@@ -66,10 +60,7 @@ pub fn resource_body(
             body.insert(key.clone(), value.clone());
         }
     }
-    match fields {
-        Some(selection) => selection.project(body),
-        None => body,
-    }
+    body
 }
 
 /// The RFC 8288 `Link` header of a list page: first, prev, next and last, each the request's

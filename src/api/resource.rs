@@ -44,26 +44,13 @@ fn fields<T: Table>(fields: Option<&str>) -> Result<Option<FieldSelection>, Erro
 }
 
 impl Handlers {
-    fn versioned<T: Table, M>(
-        &self,
-        request: &Request,
-        row: &StoredResource,
-        fields: Option<&FieldSelection>,
-    ) -> Versioned<M> {
+    /// The body of a changed resource, with this request's `href`, and its ETag.
+    fn versioned<T: Table, M>(&self, request: &Request, row: &StoredResource) -> Versioned<M> {
+        let href = href(&self.settings, request, T::KIND, &row.id);
         Versioned {
-            body: self.body::<T, M>(request, row, fields),
+            body: Document::from_json(resource_body(&row.document, &row.id, href)),
             etag: etag(row.revision),
         }
-    }
-
-    fn body<T: Table, M>(
-        &self,
-        request: &Request,
-        row: &StoredResource,
-        fields: Option<&FieldSelection>,
-    ) -> Document<M> {
-        let href = href(&self.settings, request, T::KIND, &row.id);
-        Document::from_json(resource_body(&row.document, &row.id, href, fields))
     }
 
     /// The body of a read: the database's text as it is, or parsed and cut down to `fields`.
@@ -216,7 +203,7 @@ impl Handlers {
                 Ok(changed)
             })
             .await?;
-        Ok(self.versioned::<T, M>(request, &row, None))
+        Ok(self.versioned::<T, M>(request, &row))
     }
 
     pub(super) async fn delete_resource<T>(

@@ -68,7 +68,7 @@ impl Store {
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Internal("a new resource has no id".into()))?
             .to_string();
-        check_indexed_lengths(T::KIND, &document)?;
+        check_indexed_lengths::<T>(&document)?;
         let row = StoredResource {
             id,
             revision: 1,
@@ -261,7 +261,7 @@ impl Store {
             let current = self.find::<T>(id).await?;
             check_revision(&current, expected_revision)?;
             let document = change(&current.document)?;
-            check_indexed_lengths(T::KIND, &document)?;
+            check_indexed_lengths::<T>(&document)?;
             if document == current.document {
                 return Ok(current);
             }

@@ -56,6 +56,9 @@ pub trait Table:
     /// Array attributes whose string values are kept in the array-value index
     /// (`usage_array_value`, see `store::array_index`); only usages have one.
     const INDEXED_ARRAY_PATHS: &'static [&'static str] = &[];
+    /// The attributes copied into an indexed column (see the migrations), whose strings
+    /// `check_indexed_lengths` bounds.
+    const INDEXED_COLUMN_PATHS: &'static [&'static str];
 }
 
 /// The stored document of a row of `T` as JSON text with `href` set to `href_prefix || id`:
@@ -65,7 +68,16 @@ pub(super) fn rendered_document<T: Table>(
     backend: DatabaseBackend,
     href_prefix: &str,
 ) -> SimpleExpr {
-    Expr::cust_with_values(rendered_sql::<T>(backend, "$1"), [href_prefix.to_string()])
+    let sql = rendered_sql::<T>(backend, placeholder(backend, 1));
+    Expr::cust_with_values(sql, [href_prefix.to_string()])
+}
+
+/// The `n`th bound value's placeholder (`$n` on PostgreSQL, `?` on SQLite).
+fn placeholder(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".into(),
+    }
 }
 
 /// `SELECT id, revision, <rendered document> FROM <table> WHERE id = <id>`, written out (it is
@@ -76,10 +88,8 @@ pub(super) fn rendered_by_id<T: Table>(
     id: &str,
 ) -> Statement {
     let table = T::default().table_name().to_string();
-    let (rendered, id_placeholder) = match backend {
-        DatabaseBackend::Postgres => (rendered_sql::<T>(backend, "$1"), "$2"),
-        _ => (rendered_sql::<T>(backend, "?"), "?"),
-    };
+    let rendered = rendered_sql::<T>(backend, placeholder(backend, 1));
+    let id_placeholder = placeholder(backend, 2);
     Statement::from_sql_and_values(
         backend,
         format!(
@@ -90,13 +100,15 @@ pub(super) fn rendered_by_id<T: Table>(
 }
 
 /// The rendering expression with `prefix_placeholder` for the href prefix.
-fn rendered_sql<T: Table>(backend: DatabaseBackend, prefix_placeholder: &str) -> String {
+fn rendered_sql<T: Table>(backend: DatabaseBackend, prefix_placeholder: String) -> String {
     let table = T::default().table_name().to_string();
     match backend {
         DatabaseBackend::Postgres => format!(
             r#"CAST(jsonb_set("{table}"."document", '{{href}}', to_jsonb(CAST({prefix_placeholder} AS text) || "{table}"."id")) AS text)"#
         ),
-        _ => format!(r#"json_set("{table}"."document", '$.href', ? || "{table}"."id")"#),
+        _ => format!(
+            r#"json_set("{table}"."document", '$.href', {prefix_placeholder} || "{table}"."id")"#
+        ),
     }
 }
 
@@ -106,32 +118,24 @@ pub const MAX_INDEXED_BYTES: usize = 1024;
 
 /// Refuses a document with a string longer than `MAX_INDEXED_BYTES` where the database indexes
 /// it (the typed columns lists filter on, the array-value index), naming the attribute.
-pub fn check_indexed_lengths(
-    kind: ResourceKind,
-    document: &Map<String, Value>,
-) -> Result<(), Error> {
-    let columns: &[&[&str]] = match kind {
-        ResourceKind::Usage => &[&["usageType"], &["status"], &["usageSpecification", "id"]],
-        ResourceKind::UsageSpecification => &[&["name"], &["lifecycleStatus"]],
-    };
+pub fn check_indexed_lengths<T: Table>(document: &Map<String, Value>) -> Result<(), Error> {
     let too_long = |path: String, value: &str| {
         Err(Error::BadRequest(format!(
             "{path} is {} bytes long; an attribute lists are indexed on holds at most {MAX_INDEXED_BYTES}",
             value.len()
         )))
     };
-    for path in columns {
-        let (first, rest) = (path[0], &path[1..]);
-        let value = rest
-            .iter()
-            .fold(document.get(first), |at, key| at.and_then(|v| v.get(key)));
-        if let Some(Value::String(value)) = value {
+    for path in T::INDEXED_COLUMN_PATHS {
+        let mut keys = path.split('.');
+        let first = keys.next().and_then(|key| document.get(key));
+        if let Some(Value::String(value)) = keys.fold(first, |at, key| at.and_then(|v| v.get(key)))
+        {
             if value.len() > MAX_INDEXED_BYTES {
-                return too_long(path.join("."), value);
+                return too_long(path.to_string(), value);
             }
         }
     }
-    for (path, value) in array_index::values(indexed_array_paths(kind), document) {
+    for (path, value) in array_index::values(T::INDEXED_ARRAY_PATHS, document) {
         if value.len() > MAX_INDEXED_BYTES {
             return too_long(path, &value);
         }
@@ -163,6 +167,8 @@ impl Table for usage::Entity {
     // `usageCharacteristic.name`, where an index would not narrow anything down).
     const INDEXED_ARRAY_PATHS: &'static [&'static str] =
         &["relatedParty.id", "ratedProductUsage.productRef.id"];
+    const INDEXED_COLUMN_PATHS: &'static [&'static str] =
+        &["usageType", "status", "usageSpecification.id"];
 
     fn id_column() -> usage::Column {
         usage::Column::Id
@@ -218,6 +224,7 @@ impl Table for usage::Entity {
 
 impl Table for usage_specification::Entity {
     const KIND: ResourceKind = ResourceKind::UsageSpecification;
+    const INDEXED_COLUMN_PATHS: &'static [&'static str] = &["name", "lifecycleStatus"];
 
     fn id_column() -> usage_specification::Column {
         usage_specification::Column::Id
