@@ -47,6 +47,9 @@ pub struct ListQuery {
 pub struct IndexScan {
     pub condition: SimpleExpr,
     pub descending: bool,
+    /// The condition selects at most one index row per resource (a single value), so rows
+    /// are counted and paged as they are, without DISTINCT and its temporary B-tree.
+    pub one_row_per_resource: bool,
 }
 
 /// A page of a list and the number of rows that matched.
@@ -206,9 +209,14 @@ impl Store {
         href_prefix: &str,
     ) -> Result<Page, Error> {
         use entity::usage_array_value::{Column, Entity};
+        let counted = if scan.one_row_per_resource {
+            Expr::col(Column::UsageId).count()
+        } else {
+            Expr::col(Column::UsageId).count_distinct()
+        };
         let total: i64 = Entity::find()
             .select_only()
-            .column_as(Expr::col(Column::UsageId).count_distinct(), "total")
+            .column_as(counted, "total")
             .filter(scan.condition.clone())
             .into_tuple()
             .one(self.db())
@@ -226,11 +234,14 @@ impl Store {
         } else {
             Order::Asc
         };
-        let keys: Vec<(Option<DateTime<Utc>>, String)> = Entity::find()
+        let mut keys = Entity::find()
             .select_only()
             .column(Column::UsageDate)
-            .column(Column::UsageId)
-            .distinct()
+            .column(Column::UsageId);
+        if !scan.one_row_per_resource {
+            keys = keys.distinct();
+        }
+        let keys: Vec<(Option<DateTime<Utc>>, String)> = keys
             .filter(scan.condition)
             .order_by(Column::UsageDate, order.clone())
             .order_by(Column::UsageId, order)
