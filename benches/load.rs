@@ -8,7 +8,9 @@
 //!   4. `PATCH /usage/{id}` (merge patch) of `status`, toggled so the document changes, 200.
 //!
 //! Also per server: start time (spawn to first successful answer, polled every 2 ms) and idle
-//! VmRSS after start and after the load. The report (stdout) is markdown for BENCHMARKS.md.
+//! VmRSS after start and after the load; per operation, CPU time per answered request of the
+//! server process and of the whole machine (database and load generator included), read from
+//! /proc over the measured time. The report (stdout) is markdown for BENCHMARKS.md.
 //!
 //! `cargo bench --bench load`; `BENCH_BACKENDS=sqlite,postgres` (PostgreSQL is skipped when
 //! unreachable), `BENCH_SECONDS=10` per operation (after a 1 s warm-up), `BENCH_CONNECTIONS=32`.
@@ -52,6 +54,9 @@ struct Outcome {
     first_error: Option<String>,
     /// Ids answered by `POST` (warm-up included), for the later operations.
     created: Vec<String>,
+    /// CPU seconds over the measured time: the server's own, and the whole machine's.
+    server_cpu: Option<f64>,
+    machine_cpu: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +70,7 @@ struct Load {
     bodies: Arc<Vec<String>>,
     connections: usize,
     seconds: u64,
+    server_pid: u32,
 }
 
 impl Load {
@@ -110,7 +116,22 @@ impl Load {
                 tokio::spawn(load.connection(operation, ids, task, measure_from, deadline))
             })
             .collect();
-        let mut total = Outcome::default();
+        let sample = || {
+            (
+                process::cpu_seconds(self.server_pid),
+                process::machine_busy_seconds(),
+            )
+        };
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = sample();
+        tokio::time::sleep_until(deadline.into()).await;
+        let after = sample();
+        let delta = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        let mut total = Outcome {
+            server_cpu: delta(before.0, after.0),
+            machine_cpu: delta(before.1, after.1),
+            ..Outcome::default()
+        };
         for task in tasks {
             let outcome = task.await.unwrap_or_else(|e| Outcome {
                 errors: 1,
@@ -232,6 +253,8 @@ struct Measured {
     usages: usize,
     /// Per operation: req/s, p50, p99, errors; `None` when it could not run (no ids).
     operations: Vec<Option<(f64, f64, f64, usize)>>,
+    /// Per operation: CPU microseconds per answered request, the server's and the machine's.
+    cpu: Vec<Option<(f64, f64)>>,
 }
 
 async fn measure(
@@ -271,13 +294,15 @@ async fn measure(
         bodies: Arc::new(bodies),
         connections,
         seconds,
+        server_pid: server.pid(),
     });
     let mut ids = Arc::new(Vec::new());
-    let mut operations = Vec::new();
+    let (mut operations, mut cpu) = (Vec::new(), Vec::new());
     for (operation, label) in OPERATIONS {
         if operation != Operation::Create && ids.is_empty() {
             eprintln!("  {label}: skipped, nothing was created");
             operations.push(None);
+            cpu.push(None);
             continue;
         }
         let outcome = load.run(operation, ids.clone()).await;
@@ -299,6 +324,13 @@ async fn measure(
             ids = Arc::new(outcome.created);
         }
         operations.push(Some((rate, p50, p99, outcome.errors)));
+        let answered = outcome.latencies.len().max(1) as f64;
+        cpu.push(
+            outcome
+                .server_cpu
+                .zip(outcome.machine_cpu)
+                .map(|(server, machine)| (server * 1e6 / answered, machine * 1e6 / answered)),
+        );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     Some(Measured {
@@ -307,6 +339,7 @@ async fn measure(
         rss_after_load: server.rss_mib(),
         usages: ids.len(),
         operations,
+        cpu,
     })
 }
 
@@ -335,6 +368,10 @@ async fn main() {
         "| backend | operation | tmf635 req/s | p50 / p99 ms | errors | baseline req/s | p50 / p99 ms | errors | ratio (tmf635/baseline req/s) |".to_string(),
         "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
+    let mut cpu_table = vec![
+        "| backend | operation | tmf635 CPU µs/request: server / machine | baseline: server / machine |".to_string(),
+        "|---|---|---|---|".to_string(),
+    ];
     let mut process_table = vec![
         "| backend | program | start (spawn to first answer) ms | idle RSS after start MiB | idle RSS after load MiB | usages created |".to_string(),
         "|---|---|---|---|---|---|".to_string(),
@@ -355,6 +392,15 @@ async fn main() {
                 "| {backend} | {label} | {} | {} | {ratio} |",
                 cells(mine),
                 cells(theirs)
+            ));
+            let cpu = |m: Option<&Measured>| match m.and_then(|m| m.cpu[i]) {
+                Some((server, machine)) => format!("{server:.0} / {machine:.0}"),
+                None => "-".into(),
+            };
+            cpu_table.push(format!(
+                "| {backend} | {label} | {} | {} |",
+                cpu(Some(&ours)),
+                cpu(baseline.as_ref())
             ));
         }
         for (name, measured) in [("tmf635", Some(&ours)), ("baseline", baseline.as_ref())] {
@@ -377,5 +423,6 @@ async fn main() {
         "{cores} cores (available_parallelism), {connections} connections, {seconds} s per operation after a 1 s warm-up; load generator and server share the cores.\n"
     );
     println!("{}\n", load_table.join("\n"));
+    println!("{}\n", cpu_table.join("\n"));
     println!("{}", process_table.join("\n"));
 }
