@@ -21,9 +21,10 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::resource::ResourceKind;
 use entity::{event_outbox, usage, usage_array_value, usage_specification};
+use sea_orm::sea_query::{Alias, Expr, Query, SimpleExpr};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryTrait, Statement, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, EntityTrait, Iterable, Statement, TransactionTrait, Value,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -218,8 +219,10 @@ async fn commit_inserts(
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let statements = insert_statements(backend, inserts.iter().map(|(r, _)| r));
-    let committed = match backend {
-        DatabaseBackend::Sqlite => {
+    let committed = match (backend, statements) {
+        // Not built (cannot happen: the rows of a kind set the same columns): each alone.
+        (_, Err(_)) => false,
+        (DatabaseBackend::Sqlite, Ok(statements)) => {
             let all = one_call("BEGIN", statements, "COMMIT");
             let committed = db.execute(all).await.is_ok();
             if !committed {
@@ -228,7 +231,7 @@ async fn commit_inserts(
             }
             committed
         }
-        _ => {
+        (_, Ok(statements)) => {
             let txn = db.begin().await?;
             let mut failed = false;
             for statement in statements {
@@ -329,7 +332,10 @@ async fn try_insert<'r>(
     resources: impl Iterator<Item = &'r NewResource>,
 ) -> Result<Result<(), DbErr>, DbErr> {
     let backend = txn.get_database_backend();
-    let statements = insert_statements(backend, resources);
+    let statements = match insert_statements(backend, resources) {
+        Ok(statements) => statements,
+        Err(e) => return Ok(Err(e)),
+    };
     if backend != DatabaseBackend::Sqlite {
         let savepoint = txn.begin().await?;
         for statement in statements {
@@ -364,7 +370,7 @@ async fn try_insert<'r>(
 fn insert_statements<'r>(
     backend: DatabaseBackend,
     resources: impl Iterator<Item = &'r NewResource>,
-) -> Vec<Statement> {
+) -> Result<Vec<Statement>, DbErr> {
     let (mut usages, mut specifications, mut index, mut events) = (vec![], vec![], vec![], vec![]);
     for resource in resources {
         let row = &resource.row;
@@ -377,22 +383,59 @@ fn insert_statements<'r>(
         events.extend(outbox::rows(&resource.events));
     }
     let mut statements = Vec::new();
-    push_inserts::<usage::Entity>(backend, usages, &mut statements);
-    push_inserts::<usage_specification::Entity>(backend, specifications, &mut statements);
-    push_inserts::<usage_array_value::Entity>(backend, index, &mut statements);
-    push_inserts::<event_outbox::Entity>(backend, events, &mut statements);
-    statements
+    push_inserts::<usage::Entity>(backend, usages, &mut statements)?;
+    push_inserts::<usage_specification::Entity>(backend, specifications, &mut statements)?;
+    push_inserts::<usage_array_value::Entity>(backend, index, &mut statements)?;
+    push_inserts::<event_outbox::Entity>(backend, events, &mut statements)?;
+    Ok(statements)
 }
 
+/// Appends the multi-row INSERTs of `rows` (all with the same columns set, as rows of one
+/// kind are). JSON columns are bound as the text of the document, cast to `jsonb` on
+/// PostgreSQL: the query builder would otherwise deep-copy each document to collect its
+/// parameters and serialise it again to bind it (together ~15% of the CPU of a create).
 fn push_inserts<E: EntityTrait>(
     backend: DatabaseBackend,
     rows: Vec<E::ActiveModel>,
     statements: &mut Vec<Statement>,
-) {
+) -> Result<(), DbErr> {
     let mut rows = rows.into_iter().peekable();
+    let Some(first) = rows.peek() else {
+        return Ok(());
+    };
+    let columns: Vec<E::Column> = E::Column::iter()
+        .filter(|c| first.get(*c).is_set())
+        .collect();
     while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
-        statements.push(E::insert_many(chunk).build(backend));
+        let mut insert = Query::insert();
+        insert
+            .into_table(E::default().table_ref())
+            .columns(columns.iter().copied());
+        for mut row in rows.by_ref().take(ROWS_PER_STATEMENT) {
+            let values = columns
+                .iter()
+                .map(|c| bound(backend, row.take(*c).into_value()));
+            insert
+                .values(values)
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        statements.push(backend.build(&insert));
+    }
+    Ok(())
+}
+
+/// A column's value as an INSERT parameter: JSON as its text (see `push_inserts`).
+fn bound(backend: DatabaseBackend, value: Option<Value>) -> SimpleExpr {
+    match value {
+        Some(Value::Json(Some(json))) => {
+            let text = Expr::val(json.to_string());
+            match backend {
+                DatabaseBackend::Postgres => text.cast_as(Alias::new("jsonb")),
+                _ => text.into(),
+            }
+        }
+        Some(value) => Expr::val(value).into(),
+        None => Expr::val(Value::String(None)).into(),
     }
 }
 
