@@ -111,7 +111,7 @@ pub(super) fn index_scan<T: Table>(
     Some(IndexScan {
         condition: sql.into_expr(),
         descending,
-        // The index's key holds (path, value, .., usage id): one value means one row per usage.
+        // The table's primary key is (usage id, path, value): one value, one row per usage.
         one_row_per_resource: resolved[probe.member].values.len() == 1,
     })
 }
