@@ -140,7 +140,7 @@ impl Handlers {
         // The stored document starts with this request's id and href: it is the body as is.
         Ok(Versioned {
             etag: etag(row.revision),
-            body: Document::from_json(row.document),
+            body: Document::rendered(row.json),
         })
     }
 

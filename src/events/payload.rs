@@ -2,7 +2,7 @@
 
 use crate::resource::ResourceKind;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -20,7 +20,9 @@ pub struct Event {
     pub kind: ResourceKind,
     pub resource_id: String,
     pub time: DateTime<Utc>,
-    pub payload: Value,
+    /// The event as listeners get it, as JSON text: written around the resource's text, so
+    /// the resource is serialised once for its row and its event alike.
+    pub payload: String,
 }
 
 /// `UsageCreateEvent`, `UsageSpecificationDeleteEvent`, ...
@@ -38,45 +40,81 @@ pub fn event_type(kind: ResourceKind, change: Change) -> String {
     format!("{resource}{change}Event")
 }
 
-fn event(kind: ResourceKind, change: Change, resource: &Map<String, Value>) -> Event {
+/// The event of `change` of the resource whose JSON text is `resource`; `field_path` names
+/// the changed attributes of an attribute value change.
+fn event(
+    kind: ResourceKind,
+    change: Change,
+    resource_id: &str,
+    resource: &str,
+    field_path: Option<&str>,
+) -> Event {
     let id = crate::resource::new_id();
     let time = Utc::now();
     let event_type = event_type(kind, change);
-    let resource_id = resource
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let payload = json!({
-        "eventId": id,
-        "eventTime": time.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "eventType": event_type,
-        "event": { kind.name(): resource },
-    });
+    let mut payload = String::with_capacity(resource.len() + 200);
+    payload.push_str("{\"eventId\":");
+    push_string(&mut payload, &id);
+    payload.push_str(",\"eventTime\":");
+    push_string(
+        &mut payload,
+        &time.to_rfc3339_opts(SecondsFormat::Millis, true),
+    );
+    payload.push_str(",\"eventType\":");
+    push_string(&mut payload, &event_type);
+    payload.push_str(",\"event\":{");
+    push_string(&mut payload, kind.name());
+    payload.push(':');
+    payload.push_str(resource);
+    payload.push('}');
+    if let Some(field_path) = field_path {
+        payload.push_str(",\"fieldPath\":");
+        push_string(&mut payload, field_path);
+    }
+    payload.push('}');
     Event {
         id,
         event_type,
         kind,
-        resource_id,
+        resource_id: resource_id.to_string(),
         time,
         payload,
     }
 }
 
-pub fn created(kind: ResourceKind, resource: &Map<String, Value>) -> Vec<Event> {
-    vec![event(kind, Change::Create, resource)]
+/// Appends `text` as a JSON string.
+fn push_string(out: &mut String, text: &str) {
+    // A string always serialises.
+    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+}
+
+/// The id of a resource document.
+fn id_of(resource: &Map<String, Value>) -> &str {
+    resource
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The creation event of the resource `resource_id` whose JSON text is `resource`.
+pub fn created(kind: ResourceKind, resource_id: &str, resource: &str) -> Vec<Event> {
+    vec![event(kind, Change::Create, resource_id, resource, None)]
 }
 
 pub fn deleted(kind: ResourceKind, resource: &Map<String, Value>) -> Vec<Event> {
-    vec![event(kind, Change::Delete, resource)]
+    // A map of JSON values always serialises.
+    let text = serde_json::to_string(resource).unwrap_or_default();
+    vec![event(kind, Change::Delete, id_of(resource), &text, None)]
 }
 
 /// The events of an update: a state change when the state attribute changed, an attribute value
 /// change (naming the changed attributes in `fieldPath`) when anything else changed.
+/// `after_json` is the text of `after`.
 pub fn updated(
     kind: ResourceKind,
     before: &Map<String, Value>,
     after: &Map<String, Value>,
+    after_json: &str,
 ) -> Vec<Event> {
     let state = kind.state_attribute();
     let mut changed: Vec<&str> = after
@@ -92,14 +130,15 @@ pub fn updated(
         .collect();
     changed.sort_unstable();
     let mut events = Vec::new();
+    let (id, text) = (id_of(after), after_json);
     if state.is_some_and(|s| changed.contains(&s)) {
-        events.push(event(kind, Change::StateChange, after));
+        events.push(event(kind, Change::StateChange, id, text, None));
     }
     let attributes: Vec<&str> = changed.into_iter().filter(|c| Some(*c) != state).collect();
     if !attributes.is_empty() {
-        let mut e = event(kind, Change::AttributeValueChange, after);
-        e.payload["fieldPath"] = Value::String(attributes.join(","));
-        events.push(e);
+        let field_path = attributes.join(",");
+        let change = Change::AttributeValueChange;
+        events.push(event(kind, change, id, text, Some(&field_path)));
     }
     events
 }

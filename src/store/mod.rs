@@ -5,6 +5,7 @@ pub mod array_index;
 mod checkpoint;
 pub mod delivery;
 mod hub;
+mod insert;
 mod outbox;
 mod received_event;
 pub mod resource;

@@ -1,35 +1,41 @@
 //! Writes events to the outbox table, inside the caller's transaction.
 
+use super::insert::{self, Rows};
 use crate::events::Event;
 use entity::event_outbox;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, DbErr, EntityTrait,
+    ConnectionTrait, DbErr,
 };
 
-pub async fn insert<C: ConnectionTrait>(db: &C, events: Vec<Event>) -> Result<(), DbErr> {
+pub async fn insert<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
-    event_outbox::Entity::insert_many(rows(&events))
-        .exec_without_returning(db)
-        .await?;
+    for statement in insert::statements(db.get_database_backend(), vec![rows(events)]) {
+        db.execute(statement).await?;
+    }
     Ok(())
 }
 
-/// The outbox rows of `events`, in order (their `seq` is given at insert).
-pub fn rows(events: &[Event]) -> Vec<event_outbox::ActiveModel> {
-    events
-        .iter()
-        .map(|e| event_outbox::ActiveModel {
-            seq: NotSet,
-            id: Set(e.id.clone()),
-            dispatched: Set(false),
-            event_type: Set(e.event_type.clone()),
-            resource_type: Set(e.kind.name().to_string()),
-            resource_id: Set(e.resource_id.clone()),
-            event_time: Set(e.time),
-            payload: Set(e.payload.clone()),
+/// The outbox rows of `events`, in order (their `seq` is given at insert), each payload bound
+/// as its text.
+pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
+    let (models, payloads) = events
+        .into_iter()
+        .map(|e| {
+            let model = event_outbox::ActiveModel {
+                seq: NotSet,
+                id: Set(e.id.clone()),
+                dispatched: Set(false),
+                event_type: Set(e.event_type.clone()),
+                resource_type: Set(e.kind.name().to_string()),
+                resource_id: Set(e.resource_id.clone()),
+                event_time: Set(e.time),
+                payload: NotSet,
+            };
+            (model, e.payload.clone())
         })
-        .collect()
+        .unzip();
+    Rows::of::<event_outbox::Entity>(models, Some((event_outbox::Column::Payload, payloads)))
 }

@@ -2,7 +2,7 @@
 //! concurrency: a write applies only to the revision it was computed from, and retries on a
 //! fresh read when another writer got there first.
 
-use super::tables::{check_indexed_lengths, rendered_by_id, rendered_document};
+use super::tables::{check_indexed_lengths, json_text, rendered_by_id, rendered_document};
 use super::writer::NewResource;
 use super::{array_index, outbox, Store, Table};
 use crate::error::Error;
@@ -62,7 +62,9 @@ pub struct Page {
 const WRITE_ATTEMPTS: usize = 16;
 
 impl Store {
-    pub async fn create<T>(&self, document: Map<String, Value>) -> Result<StoredResource, Error>
+    /// Stores a new resource (its document holds its `id`) with its creation event; answers
+    /// the document as stored, as JSON text.
+    pub async fn create<T>(&self, document: Map<String, Value>) -> Result<Rendered, Error>
     where
         T: Table,
     {
@@ -72,6 +74,10 @@ impl Store {
             .ok_or_else(|| Error::Internal("a new resource has no id".into()))?
             .to_string();
         check_indexed_lengths::<T>(&document)?;
+        // Serialised once: the row, the event and the answer all carry this text.
+        let json = serde_json::to_string(&document)
+            .map_err(|e| Error::Internal(format!("serialising a new resource: {e}")))?;
+        let events = events::created(T::KIND, &id, &json);
         let row = StoredResource {
             id,
             revision: 1,
@@ -81,11 +87,16 @@ impl Store {
         let inserted = self
             .insert(NewResource {
                 kind: T::KIND,
-                events: events::created(T::KIND, &row.document),
                 row,
+                json,
+                events,
             })
             .await?;
-        Ok(inserted.row)
+        Ok(Rendered {
+            id: inserted.row.id,
+            revision: inserted.row.revision,
+            json: inserted.json,
+        })
     }
 
     pub async fn find<T>(&self, id: &str) -> Result<StoredResource, Error>
@@ -285,8 +296,14 @@ impl Store {
             let written = self
                 .write(move |txn| {
                     Box::pin(async move {
+                        let json = serde_json::to_string(&row.document)
+                            .map_err(|e| Error::Internal(format!("serialising a resource: {e}")))?;
                         let updated = T::update_many()
                             .set(T::active_model(&row))
+                            .col_expr(
+                                T::document_column(),
+                                json_text(txn.get_database_backend(), json.clone()),
+                            )
                             .filter(T::id_column().eq(&row.id))
                             .filter(T::revision_column().eq(current.revision))
                             .exec(txn)
@@ -296,7 +313,8 @@ impl Store {
                         }
                         let (before, after) = (&current.document, &row.document);
                         array_index::write::<T>(txn, &row.id, Some(before), Some(after)).await?;
-                        outbox::insert(txn, events::updated(T::KIND, before, after)).await?;
+                        outbox::insert(txn, &events::updated(T::KIND, before, after, &json))
+                            .await?;
                         Ok(Some(row))
                     })
                 })
@@ -331,7 +349,7 @@ impl Store {
                         }
                         let (id, document) = (&current.id, &current.document);
                         array_index::write::<T>(txn, id, Some(document), None).await?;
-                        outbox::insert(txn, events::deleted(T::KIND, document)).await?;
+                        outbox::insert(txn, &events::deleted(T::KIND, document)).await?;
                         Ok(true)
                     })
                 })

@@ -5,30 +5,13 @@ use crate::error::Error;
 use crate::resource::ResourceKind;
 use chrono::{DateTime, Utc};
 use entity::{usage, usage_specification};
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, DatabaseBackend, EntityTrait, FromQueryResult,
-    IntoActiveModel, Statement,
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    DatabaseBackend, EntityTrait, FromQueryResult, IntoActiveModel, Statement,
 };
 use serde_json::{Map, Value};
-
-/// A new row of either resource table, as the writer batches them.
-pub enum NewRow {
-    Usage(usage::ActiveModel),
-    UsageSpecification(usage_specification::ActiveModel),
-}
-
-impl NewRow {
-    /// The row of a new resource of `kind`.
-    pub fn of(kind: ResourceKind, row: &StoredResource) -> NewRow {
-        match kind {
-            ResourceKind::Usage => NewRow::Usage(usage::Entity::active_model(row)),
-            ResourceKind::UsageSpecification => {
-                NewRow::UsageSpecification(usage_specification::Entity::active_model(row))
-            }
-        }
-    }
-}
 
 /// The array attributes of `kind` kept in the array-value index (`Table::INDEXED_ARRAY_PATHS`).
 pub fn indexed_array_paths(kind: ResourceKind) -> &'static [&'static str] {
@@ -49,7 +32,10 @@ pub trait Table:
     fn id_column() -> Self::Column;
     fn revision_column() -> Self::Column;
     fn created_at_column() -> Self::Column;
+    /// The row's typed columns; the document column is left unset, as writes bind it as
+    /// text (see `json_text` and `insert`).
     fn active_model(row: &StoredResource) -> Self::ActiveModel;
+    fn document_column() -> Self::Column;
     fn stored(model: Self::Model) -> StoredResource;
     /// The typed column that holds a first-level attribute, if one does.
     fn column(attribute: &str) -> Option<Self::Column>;
@@ -70,6 +56,16 @@ pub(super) fn rendered_document<T: Table>(
 ) -> SimpleExpr {
     let sql = rendered_sql::<T>(backend, placeholder(backend, 1));
     Expr::cust_with_values(sql, [href_prefix.to_string()])
+}
+
+/// A JSON document bound as its text, cast to `jsonb` on PostgreSQL: the query builder would
+/// deep-copy a JSON value to collect it and serialise it again to bind it.
+pub(super) fn json_text(backend: DatabaseBackend, text: String) -> SimpleExpr {
+    let text = Expr::val(text);
+    match backend {
+        DatabaseBackend::Postgres => text.cast_as(Alias::new("jsonb")),
+        _ => text.into(),
+    }
 }
 
 /// The `n`th bound value's placeholder (`$n` on PostgreSQL, `?` on SQLite).
@@ -179,6 +175,9 @@ impl Table for usage::Entity {
     fn created_at_column() -> usage::Column {
         usage::Column::CreatedAt
     }
+    fn document_column() -> usage::Column {
+        usage::Column::Document
+    }
 
     fn active_model(row: &StoredResource) -> usage::ActiveModel {
         let doc = &row.document;
@@ -196,7 +195,7 @@ impl Table for usage::Entity {
                 .and_then(Value::as_str)
                 .map(str::to_string)),
             at_type: Set(text(doc, "@type")),
-            document: Set(Value::Object(row.document.clone())),
+            document: NotSet,
         }
     }
 
@@ -235,6 +234,9 @@ impl Table for usage_specification::Entity {
     fn created_at_column() -> usage_specification::Column {
         usage_specification::Column::CreatedAt
     }
+    fn document_column() -> usage_specification::Column {
+        usage_specification::Column::Document
+    }
 
     fn active_model(row: &StoredResource) -> usage_specification::ActiveModel {
         let doc = &row.document;
@@ -248,7 +250,7 @@ impl Table for usage_specification::Entity {
             last_update: Set(instant(doc, "lastUpdate")),
             description: Set(text(doc, "description")),
             at_type: Set(text(doc, "@type")),
-            document: Set(Value::Object(row.document.clone())),
+            document: NotSet,
         }
     }
 

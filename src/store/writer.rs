@@ -15,16 +15,16 @@
 //! would only queue on the lock. On PostgreSQL only inserts do (many round trips become a few
 //! per batch); updates and deletes run as transactions of their own, side by side.
 
-use super::tables::{indexed_array_paths, NewRow};
+use super::insert::{self, Rows};
+use super::tables::{indexed_array_paths, Table};
 use super::{array_index, outbox, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
 use crate::resource::ResourceKind;
-use entity::{event_outbox, usage, usage_array_value, usage_specification};
-use sea_orm::sea_query::{Alias, Expr, Query, SimpleExpr};
+use entity::{usage, usage_array_value, usage_specification};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, EntityTrait, Iterable, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+    TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -43,6 +43,8 @@ type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answ
 pub struct NewResource {
     pub kind: ResourceKind,
     pub row: StoredResource,
+    /// The document's JSON text, as it is stored and answered.
+    pub json: String,
     pub events: Vec<Event>,
 }
 
@@ -56,9 +58,6 @@ enum Write {
 
 /// Writes per commit at most: bounds the time the write lock is held and the answers wait.
 const MAX_BATCH: usize = 256;
-/// Rows per INSERT statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// values at the widest table (11 columns).
-const ROWS_PER_STATEMENT: usize = 500;
 
 /// The queues of the writer tasks.
 #[derive(Clone)]
@@ -218,11 +217,9 @@ async fn commit_inserts(
     answers: &mut Vec<Answer>,
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let statements = insert_statements(backend, inserts.iter().map(|(r, _)| r));
-    let committed = match (backend, statements) {
-        // Not built (cannot happen: the rows of a kind set the same columns): each alone.
-        (_, Err(_)) => false,
-        (DatabaseBackend::Sqlite, Ok(statements)) => {
+    let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r));
+    let committed = match backend {
+        DatabaseBackend::Sqlite => {
             let all = one_call("BEGIN", statements, "COMMIT");
             let committed = db.execute(all).await.is_ok();
             if !committed {
@@ -231,7 +228,12 @@ async fn commit_inserts(
             }
             committed
         }
-        (_, Ok(statements)) => {
+        // One statement (the usual case on PostgreSQL) is atomic on its own.
+        _ if statements.len() == 1 => match statements.pop() {
+            Some(statement) => db.execute(statement).await.is_ok(),
+            None => false,
+        },
+        _ => {
             let txn = db.begin().await?;
             let mut failed = false;
             for statement in statements {
@@ -332,10 +334,7 @@ async fn try_insert<'r>(
     resources: impl Iterator<Item = &'r NewResource>,
 ) -> Result<Result<(), DbErr>, DbErr> {
     let backend = txn.get_database_backend();
-    let statements = match insert_statements(backend, resources) {
-        Ok(statements) => statements,
-        Err(e) => return Ok(Err(e)),
-    };
+    let statements = insert_statements(backend, resources);
     if backend != DatabaseBackend::Sqlite {
         let savepoint = txn.begin().await?;
         for statement in statements {
@@ -365,78 +364,41 @@ async fn try_insert<'r>(
     }
 }
 
-/// The INSERTs of the rows of `resources`: one multi-row statement per table (and per
-/// `ROWS_PER_STATEMENT` rows).
+/// The INSERTs of the rows of `resources` (see `insert`): the resources, their array-value
+/// index rows, their events.
 fn insert_statements<'r>(
     backend: DatabaseBackend,
     resources: impl Iterator<Item = &'r NewResource>,
-) -> Result<Vec<Statement>, DbErr> {
-    let (mut usages, mut specifications, mut index, mut events) = (vec![], vec![], vec![], vec![]);
+) -> Vec<Statement> {
+    let (mut usages, mut usage_json) = (vec![], vec![]);
+    let (mut specifications, mut specification_json) = (vec![], vec![]);
+    let (mut index, mut events) = (vec![], vec![]);
     for resource in resources {
         let row = &resource.row;
-        match NewRow::of(resource.kind, row) {
-            NewRow::Usage(row) => usages.push(row),
-            NewRow::UsageSpecification(row) => specifications.push(row),
+        match resource.kind {
+            ResourceKind::Usage => {
+                usages.push(usage::Entity::active_model(row));
+                usage_json.push(resource.json.clone());
+            }
+            ResourceKind::UsageSpecification => {
+                specifications.push(usage_specification::Entity::active_model(row));
+                specification_json.push(resource.json.clone());
+            }
         }
         let paths = indexed_array_paths(resource.kind);
         index.extend(array_index::rows(paths, &row.id, &row.document));
-        events.extend(outbox::rows(&resource.events));
+        events.extend(&resource.events);
     }
-    let mut statements = Vec::new();
-    push_inserts::<usage::Entity>(backend, usages, &mut statements)?;
-    push_inserts::<usage_specification::Entity>(backend, specifications, &mut statements)?;
-    push_inserts::<usage_array_value::Entity>(backend, index, &mut statements)?;
-    push_inserts::<event_outbox::Entity>(backend, events, &mut statements)?;
-    Ok(statements)
-}
-
-/// Appends the multi-row INSERTs of `rows` (all with the same columns set, as rows of one
-/// kind are). JSON columns are bound as the text of the document, cast to `jsonb` on
-/// PostgreSQL: the query builder would otherwise deep-copy each document to collect its
-/// parameters and serialise it again to bind it (together ~15% of the CPU of a create).
-fn push_inserts<E: EntityTrait>(
-    backend: DatabaseBackend,
-    rows: Vec<E::ActiveModel>,
-    statements: &mut Vec<Statement>,
-) -> Result<(), DbErr> {
-    let mut rows = rows.into_iter().peekable();
-    let Some(first) = rows.peek() else {
-        return Ok(());
-    };
-    let columns: Vec<E::Column> = E::Column::iter()
-        .filter(|c| first.get(*c).is_set())
-        .collect();
-    while rows.peek().is_some() {
-        let mut insert = Query::insert();
-        insert
-            .into_table(E::default().table_ref())
-            .columns(columns.iter().copied());
-        for mut row in rows.by_ref().take(ROWS_PER_STATEMENT) {
-            let values = columns
-                .iter()
-                .map(|c| bound(backend, row.take(*c).into_value()));
-            insert
-                .values(values)
-                .map_err(|e| DbErr::Custom(e.to_string()))?;
-        }
-        statements.push(backend.build(&insert));
-    }
-    Ok(())
-}
-
-/// A column's value as an INSERT parameter: JSON as its text (see `push_inserts`).
-fn bound(backend: DatabaseBackend, value: Option<Value>) -> SimpleExpr {
-    match value {
-        Some(Value::Json(Some(json))) => {
-            let text = Expr::val(json.to_string());
-            match backend {
-                DatabaseBackend::Postgres => text.cast_as(Alias::new("jsonb")),
-                _ => text.into(),
-            }
-        }
-        Some(value) => Expr::val(value).into(),
-        None => Expr::val(Value::String(None)).into(),
-    }
+    let tables = vec![
+        Rows::of::<usage::Entity>(usages, Some((usage::Column::Document, usage_json))),
+        Rows::of::<usage_specification::Entity>(
+            specifications,
+            Some((usage_specification::Column::Document, specification_json)),
+        ),
+        Rows::of::<usage_array_value::Entity>(index, None),
+        outbox::rows(events),
+    ];
+    insert::statements(backend, tables)
 }
 
 /// Runs `work` in a transaction of its own (a savepoint, when `conn` is a transaction) and
