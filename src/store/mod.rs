@@ -6,6 +6,7 @@ mod checkpoint;
 pub mod delivery;
 mod hub;
 mod insert;
+mod lane_connection;
 mod outbox;
 mod received_event;
 pub mod resource;
@@ -58,7 +59,7 @@ impl Store {
             }
             _ => db.clone(),
         };
-        let group_commit = GroupCommit::start(writer_db, changes.clone(), commits)
+        let group_commit = GroupCommit::start(writer_db, url, changes.clone(), commits)
             .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,

@@ -16,6 +16,7 @@
 //! per batch); updates and deletes run as transactions of their own, side by side.
 
 use super::insert::{self, Rows};
+use super::lane_connection::LaneConnection;
 use super::tables::{indexed_array_paths, Table};
 use super::{array_index, outbox, StoredResource};
 use crate::error::Error;
@@ -72,28 +73,38 @@ pub struct GroupCommit {
 const POSTGRES_LANES: usize = 4;
 
 impl GroupCommit {
-    /// `commits` counts the batches committed (for the SQLite checkpointer).
+    /// `commits` counts the batches committed (for the SQLite checkpointer); `url` opens the
+    /// PostgreSQL lanes' own connections.
     pub fn start(
         db: DatabaseConnection,
+        url: &str,
         changes: Arc<Notify>,
         commits: Arc<AtomicU64>,
     ) -> std::io::Result<GroupCommit> {
         let backend = db.get_database_backend();
         if backend != DatabaseBackend::Sqlite {
-            let lanes: Vec<_> = (0..POSTGRES_LANES)
-                .map(|_| {
-                    let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
-                    tokio::spawn(run(db.clone(), writes, changes.clone(), commits.clone()));
-                    queue
-                })
-                .collect();
+            let mut lanes = Vec::with_capacity(POSTGRES_LANES);
+            for _ in 0..POSTGRES_LANES {
+                let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
+                let connection = LaneConnection::new(url).map_err(std::io::Error::other)?;
+                let writer = Writer {
+                    db: db.clone(),
+                    connection: Some(connection),
+                };
+                tokio::spawn(run(writer, writes, changes.clone(), commits.clone()));
+                lanes.push(queue);
+            }
             return Ok(GroupCommit {
                 lanes: lanes.into(),
                 next: Arc::default(),
             });
         }
         let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
-        let writer = run(db, writes, changes, commits);
+        let writer = Writer {
+            db,
+            connection: None,
+        };
+        let writer = run(writer, writes, changes, commits);
         // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
         // to SQLite's connection thread, and as one task among all the request tasks it would
         // wait in the run queue at every step. (PostgreSQL connections are sockets of the main
@@ -156,8 +167,15 @@ impl GroupCommit {
     }
 }
 
-async fn run(
+/// A writer's connections: the pool's (SQLite: a pool of its own), and on PostgreSQL a
+/// connection of its own for the batches of inserts.
+struct Writer {
     db: DatabaseConnection,
+    connection: Option<LaneConnection>,
+}
+
+async fn run(
+    mut writer: Writer,
     mut writes: mpsc::Receiver<Write>,
     changes: Arc<Notify>,
     commits: Arc<AtomicU64>,
@@ -176,10 +194,10 @@ async fn run(
         }
         let mut answers: Vec<Answer> = Vec::with_capacity(size);
         let committed = if jobs.is_empty() {
-            commit_inserts(&db, inserts, &mut answers).await
+            commit_inserts(&mut writer, inserts, &mut answers).await
         } else {
             async {
-                let txn = db.begin().await?;
+                let txn = writer.db.begin().await?;
                 for job in jobs {
                     answers.push(job(&txn).await);
                 }
@@ -212,10 +230,11 @@ async fn run(
 /// PostgreSQL BEGIN, one INSERT per table, COMMIT. Should it fail, nothing is committed: it is
 /// rolled back and the inserts go the usual way, each alone if need be.
 async fn commit_inserts(
-    db: &DatabaseConnection,
+    writer: &mut Writer,
     inserts: Vec<(NewResource, Inserted)>,
     answers: &mut Vec<Answer>,
 ) -> Result<(), DbErr> {
+    let db = &writer.db;
     let backend = db.get_database_backend();
     let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r));
     let committed = match backend {
@@ -229,9 +248,10 @@ async fn commit_inserts(
             committed
         }
         // One statement (the usual case on PostgreSQL) is atomic on its own.
-        _ if statements.len() == 1 => match statements.pop() {
-            Some(statement) => db.execute(statement).await.is_ok(),
-            None => false,
+        _ if statements.len() == 1 => match (statements.pop(), writer.connection.as_mut()) {
+            (Some(statement), Some(connection)) => connection.execute(statement).await.is_ok(),
+            (Some(statement), None) => db.execute(statement).await.is_ok(),
+            (None, _) => false,
         },
         _ => {
             let txn = db.begin().await?;
