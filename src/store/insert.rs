@@ -217,3 +217,77 @@ pub fn statements(backend: DatabaseBackend, mut tables: Vec<Rows>) -> Vec<Statem
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entity::{event_outbox, usage_array_value};
+    use sea_orm::ActiveValue::{NotSet, Set};
+
+    fn index_rows(n: usize) -> Rows {
+        let models = (0..n)
+            .map(|i| usage_array_value::ActiveModel {
+                usage_id: Set(format!("u{i}")),
+                path: Set("relatedParty.id".into()),
+                value: Set("p".into()),
+                usage_date: Set(None),
+            })
+            .collect();
+        Rows::of::<usage_array_value::Entity>(models, None)
+    }
+
+    fn outbox_rows(n: usize) -> Rows {
+        let models = (0..n)
+            .map(|i| event_outbox::ActiveModel {
+                seq: NotSet,
+                id: Set(format!("e{i}")),
+                dispatched: Set(false),
+                event_type: Set("UsageCreateEvent".into()),
+                resource_type: Set("usage".into()),
+                resource_id: Set(format!("u{i}")),
+                event_time: Set(chrono::Utc::now()),
+                payload: NotSet,
+            })
+            .collect();
+        let payloads = (0..n).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+        Rows::of::<event_outbox::Entity>(models, Some((event_outbox::Column::Payload, payloads)))
+    }
+
+    #[test]
+    fn postgres_batch_is_one_statement_of_ctes() {
+        let tables = vec![index_rows(2), outbox_rows(1)];
+        let statements = statements(DatabaseBackend::Postgres, tables);
+        assert_eq!(statements.len(), 1);
+        let sql = &statements[0].sql;
+        assert!(
+            sql.starts_with(r#"WITH i0 AS (INSERT INTO "usage_array_value" ("#),
+            "{sql}"
+        );
+        assert!(sql.contains(r#") INSERT INTO "event_outbox" ("#), "{sql}");
+        // 2 rows of 4 columns, then 1 of 7 (seq is left to the database), the payload last.
+        assert!(sql.ends_with("$14, CAST($15 AS jsonb))"), "{sql}");
+        let values = statements[0].values.as_ref().map_or(0, |v| v.0.len());
+        assert_eq!(values, 15);
+    }
+
+    #[test]
+    fn postgres_splits_at_the_parameter_bound() {
+        // 20,000 rows of 4 columns: 80,000 parameters, more than one statement may bind.
+        let statements = statements(DatabaseBackend::Postgres, vec![index_rows(20_000)]);
+        assert_eq!(statements.len(), 2);
+        for statement in &statements {
+            let values = statement.values.as_ref().map_or(0, |v| v.0.len());
+            assert!(values <= POSTGRES_MAX_PARAMETERS, "{values}");
+        }
+    }
+
+    #[test]
+    fn sqlite_has_one_insert_per_chunk_of_rows() {
+        let statements = statements(DatabaseBackend::Sqlite, vec![index_rows(1_200)]);
+        assert_eq!(statements.len(), 3);
+        assert!(statements[0]
+            .sql
+            .starts_with(r#"INSERT INTO "usage_array_value""#));
+        assert!(!statements[0].sql.contains('$'));
+    }
+}
