@@ -2,7 +2,7 @@
 //! required`). The generated models decide whether a body is valid; this only explains a
 //! refusal in terms the client can act on.
 
-use crate::api_document::{self, deref};
+use super::compiled_schema::{compiled, Compiled, Format, Node};
 use serde_json::Value;
 use std::fmt;
 
@@ -21,8 +21,8 @@ pub const NUL_MESSAGE: &str = "strings may not contain the NUL character (U+0000
 
 /// The first violation of schema `name` in `value`, if any.
 pub fn first_violation(name: &str, value: &Value) -> Option<String> {
-    let schema = api_document::schema(name)?;
-    check(schema, value, Path::Body)
+    let schemas = compiled();
+    check(schemas, schemas.root(name)?, value, Path::Body)
 }
 
 /// Where a value sits in the body (`usageCharacteristic[1].name`). Built as the walk goes
@@ -65,8 +65,7 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn check(schema: &'static Value, value: &Value, path: Path) -> Option<String> {
-    let schema = deref(schema);
+fn check(schemas: &Compiled, node: usize, value: &Value, path: Path) -> Option<String> {
     let wrong = |expected: &str| {
         Some(format!(
             "{} must be {expected}, not {}",
@@ -74,21 +73,20 @@ fn check(schema: &'static Value, value: &Value, path: Path) -> Option<String> {
             kind_of(value)
         ))
     };
-    match schema.get("type").and_then(Value::as_str) {
-        Some("object") => {
+    match schemas.node(node) {
+        Node::Object {
+            properties,
+            required,
+        } => {
             let Value::Object(map) = value else {
                 return wrong("an object");
             };
-            let properties = schema["properties"].as_object()?;
-            // `Any` (no type) holds every JSON value, null included.
-            let holds_any = |key: &str| {
-                properties
-                    .get(key)
-                    .is_some_and(|p| deref(p).get("type").is_none())
-            };
-            for required in schema["required"].as_array().into_iter().flatten() {
-                let key = required.as_str().unwrap_or_default();
-                match map.get(key) {
+            let properties = properties.as_deref()?;
+            // Properties are few: a scan compares short strings, cheaper than hashing them.
+            let property = |key: &str| properties.iter().find(|p| p.name == key);
+            let holds_any = |key: &str| property(key).is_some_and(|p| p.holds_any);
+            for key in required {
+                match map.get(*key) {
                     None => return Some(format!("{} is required", Path::Key(&path, key))),
                     Some(Value::Null) if !holds_any(key) => {
                         return Some(format!("{} is required", Path::Key(&path, key)))
@@ -97,31 +95,31 @@ fn check(schema: &'static Value, value: &Value, path: Path) -> Option<String> {
                 }
             }
             map.iter().find_map(|(key, v)| {
-                let property = properties.get(key)?;
+                let property = property(key)?;
                 // No attribute of the document is nullable: an absent value is left out.
-                if v.is_null() && !holds_any(key) {
+                if v.is_null() && !property.holds_any {
                     return Some(format!(
                         "{} is null: leave an attribute out instead of sending null",
                         Path::Key(&path, key)
                     ));
                 }
-                check(property, v, Path::Key(&path, key))
+                check(schemas, property.node, v, Path::Key(&path, key))
             })
         }
-        Some("array") => {
-            let Value::Array(items) = value else {
+        Node::Array(items) => {
+            let Value::Array(elements) = value else {
                 return wrong("an array");
             };
-            items
+            elements
                 .iter()
                 .enumerate()
-                .find_map(|(i, item)| check(&schema["items"], item, Path::Index(&path, i)))
+                .find_map(|(i, item)| check(schemas, *items, item, Path::Index(&path, i)))
         }
-        Some("string") => {
+        Node::String { allowed, format } => {
             let Value::String(s) = value else {
                 return wrong("a string");
             };
-            if let Some(allowed) = schema["enum"].as_array() {
+            if let Some(allowed) = allowed {
                 if !allowed.iter().any(|a| a == value) {
                     let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
                     return Some(format!(
@@ -131,13 +129,13 @@ fn check(schema: &'static Value, value: &Value, path: Path) -> Option<String> {
                     ));
                 }
             }
-            if schema["format"] == "uri" && s.is_empty() {
+            if *format == Format::Uri && s.is_empty() {
                 return Some(format!(
                     "{} must be a URI, not an empty string",
                     describe(path)
                 ));
             }
-            if schema["format"] == "date-time" && chrono::DateTime::parse_from_rfc3339(s).is_err() {
+            if *format == Format::DateTime && chrono::DateTime::parse_from_rfc3339(s).is_err() {
                 return Some(format!(
                     "{} must be a date-time (RFC 3339, e.g. 2024-05-01T10:00:00Z), not {s:?}",
                     describe(path)
@@ -145,16 +143,16 @@ fn check(schema: &'static Value, value: &Value, path: Path) -> Option<String> {
             }
             None
         }
-        Some("integer") if !value.is_i64() && !value.is_u64() => wrong("an integer"),
-        Some("number") if !value.is_number() => wrong("a number"),
-        Some("number")
+        Node::Integer if !value.is_i64() && !value.is_u64() => wrong("an integer"),
+        Node::Number if !value.is_number() => wrong("a number"),
+        Node::Number
             if !value
                 .as_f64()
                 .is_some_and(|f| f.is_finite() && f.abs() <= f64::from(f32::MAX)) =>
         {
             Some(format!("{} is out of range: {value}", describe(path)))
         }
-        Some("boolean") if !value.is_boolean() => wrong("a boolean"),
+        Node::Boolean if !value.is_boolean() => wrong("a boolean"),
         _ => None,
     }
 }
