@@ -13,7 +13,9 @@
 //! /proc over the measured time. The report (stdout) is markdown for BENCHMARKS.md.
 //!
 //! `cargo bench --bench load`; `BENCH_BACKENDS=sqlite,postgres` (PostgreSQL is skipped when
-//! unreachable), `BENCH_SECONDS=10` per operation (after a 1 s warm-up), `BENCH_CONNECTIONS=32`.
+//! unreachable), `BENCH_SECONDS=10` per operation (after a 1 s warm-up), `BENCH_CONNECTIONS=32`,
+//! `BENCH_ROUNDS=1`: rounds per program, alternating tmf635 and the baseline; each operation's
+//! figures are those of its median round (runs here swing by 15% from one minute to the next).
 
 mod common;
 mod process;
@@ -244,6 +246,9 @@ fn post_body(i: usize, rng: &mut Lcg) -> String {
     Value::Object(usage).to_string()
 }
 
+/// req/s, p50 ms, p99 ms, errors.
+type Figures = (f64, f64, f64, usize);
+
 /// Figures of one program on one backend.
 struct Measured {
     start: Duration,
@@ -252,7 +257,7 @@ struct Measured {
     /// Usages the POST phase created: the table the later operations read and change.
     usages: usize,
     /// Per operation: req/s, p50, p99, errors; `None` when it could not run (no ids).
-    operations: Vec<Option<(f64, f64, f64, usize)>>,
+    operations: Vec<Option<Figures>>,
     /// Per operation: CPU microseconds per answered request, the server's and the machine's.
     cpu: Vec<Option<(f64, f64)>>,
 }
@@ -343,7 +348,21 @@ async fn measure(
     })
 }
 
-fn cells(figures: Option<(f64, f64, f64, usize)>) -> String {
+/// The figures of operation `i` in the round with the median throughput, and that round's
+/// CPU per request.
+fn median(rounds: &[Measured], i: usize) -> (Option<Figures>, Option<(f64, f64)>) {
+    let mut measured: Vec<_> = rounds
+        .iter()
+        .filter_map(|r| r.operations[i].map(|op| (op, r.cpu[i])))
+        .collect();
+    measured.sort_by(|a, b| a.0 .0.total_cmp(&b.0 .0));
+    match measured.get(measured.len() / 2) {
+        Some(&(op, cpu)) => (Some(op), cpu),
+        None => (None, None),
+    }
+}
+
+fn cells(figures: Option<Figures>) -> String {
     match figures {
         Some((0.0, _, _, errors)) => format!("0 | - | {errors}"),
         Some((rate, p50, p99, errors)) => format!("{rate:.0} | {p50:.2} / {p99:.2} | {errors}"),
@@ -361,6 +380,7 @@ fn mib(value: Option<f64>) -> String {
 async fn main() {
     let connections = env_number("BENCH_CONNECTIONS", 32).max(1);
     let seconds = env_number("BENCH_SECONDS", 10).max(1) as u64;
+    let rounds = env_number("BENCH_ROUNDS", 1).max(1);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -377,33 +397,42 @@ async fn main() {
         "|---|---|---|---|---|---|".to_string(),
     ];
     for backend in common::backends() {
-        let Some(ours) = measure(TMF635, &backend, connections, seconds).await else {
+        // Rounds alternate the two programs, so a slow spell of the machine falls on both.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let Some(measured) = measure(TMF635, &backend, connections, seconds).await else {
+                break;
+            };
+            ours.push(measured);
+            theirs.extend(measure(BASELINE, &backend, connections, seconds).await);
+        }
+        if ours.is_empty() {
             continue;
-        };
-        let baseline = measure(BASELINE, &backend, connections, seconds).await;
+        }
         for (i, (_, label)) in OPERATIONS.iter().enumerate() {
-            let mine = ours.operations[i];
-            let theirs = baseline.as_ref().and_then(|b| b.operations[i]);
-            let ratio = match (mine, theirs) {
+            let (mine, mine_cpu) = median(&ours, i);
+            let (theirs_op, theirs_cpu) = median(&theirs, i);
+            let ratio = match (mine, theirs_op) {
                 (Some(m), Some(t)) if t.0 > 0.0 => format!("{:.2}", m.0 / t.0),
                 _ => "-".into(),
             };
             load_table.push(format!(
                 "| {backend} | {label} | {} | {} | {ratio} |",
                 cells(mine),
-                cells(theirs)
+                cells(theirs_op)
             ));
-            let cpu = |m: Option<&Measured>| match m.and_then(|m| m.cpu[i]) {
+            let cpu = |figures: Option<(f64, f64)>| match figures {
                 Some((server, machine)) => format!("{server:.0} / {machine:.0}"),
                 None => "-".into(),
             };
             cpu_table.push(format!(
                 "| {backend} | {label} | {} | {} |",
-                cpu(Some(&ours)),
-                cpu(baseline.as_ref())
+                cpu(mine_cpu),
+                cpu(theirs_cpu)
             ));
         }
-        for (name, measured) in [("tmf635", Some(&ours)), ("baseline", baseline.as_ref())] {
+        let (ours, baseline) = (ours.first(), theirs.first());
+        for (name, measured) in [("tmf635", ours), ("baseline", baseline)] {
             let Some(m) = measured else {
                 process_table.push(format!(
                     "| {backend} | {name} | did not start | - | - | - |"
@@ -420,7 +449,7 @@ async fn main() {
         }
     }
     println!(
-        "{cores} cores (available_parallelism), {connections} connections, {seconds} s per operation after a 1 s warm-up; load generator and server share the cores.\n"
+        "{cores} cores (available_parallelism), {connections} connections, {seconds} s per operation after a 1 s warm-up, {rounds} round(s) per program (the median round of each operation is shown; start and RSS are the first round's); load generator and server share the cores.\n"
     );
     println!("{}\n", load_table.join("\n"));
     println!("{}\n", cpu_table.join("\n"));
