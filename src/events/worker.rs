@@ -39,11 +39,8 @@ pub fn backoff(settings: &WorkerSettings, attempts: i32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
-/// The shortest time between two rounds of the worker. Each round's dispatch is a write; on
-/// SQLite a batch that carries one takes the writer's slower path (savepoints, several calls),
-/// so under a stream of creates fewer, larger rounds let more batches take the one-call path
-/// (SQLite POST +7% from 10 ms, median of three rounds). Events wait up to this long more.
-const MIN_ROUND_INTERVAL: Duration = Duration::from_millis(50);
+/// The shortest time between two rounds of the worker.
+const MIN_ROUND_INTERVAL: Duration = Duration::from_millis(10);
 /// Outbox events fanned out per round at most.
 const DISPATCH_BATCH: u64 = 500;
 
