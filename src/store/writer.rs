@@ -29,7 +29,7 @@ use sea_orm::{
 };
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -60,14 +60,16 @@ enum Write {
 /// Writes per commit at most: bounds the time the write lock is held and the answers wait.
 const MAX_BATCH: usize = 256;
 
-/// The queues of the writer tasks.
+/// The queue of the writer tasks: one writer on SQLite (one writer at a time is all it
+/// allows); several on PostgreSQL, which commits side by side. Whichever writer is idle takes
+/// everything queued, so a write never waits behind a busy writer while another is free.
 #[derive(Clone)]
 pub struct GroupCommit {
-    /// One writer on SQLite (one writer at a time is all it allows); several on PostgreSQL,
-    /// which commits side by side, each batching what is queued to it.
-    lanes: Arc<[mpsc::Sender<Write>]>,
-    next: Arc<AtomicUsize>,
+    queue: mpsc::Sender<Write>,
 }
+
+/// The writers' shared end of the queue: the one holding the lock waits for writes.
+type Writes = Arc<tokio::sync::Mutex<mpsc::Receiver<Write>>>;
 
 /// Writers on PostgreSQL.
 const POSTGRES_LANES: usize = 4;
@@ -82,24 +84,24 @@ impl GroupCommit {
         commits: Arc<AtomicU64>,
     ) -> std::io::Result<GroupCommit> {
         let backend = db.get_database_backend();
+        let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
+        let writes: Writes = Arc::new(tokio::sync::Mutex::new(writes));
         if backend != DatabaseBackend::Sqlite {
-            let mut lanes = Vec::with_capacity(POSTGRES_LANES);
             for _ in 0..POSTGRES_LANES {
-                let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
                 let connection = LaneConnection::new(url).map_err(std::io::Error::other)?;
                 let writer = Writer {
                     db: db.clone(),
                     connection: Some(connection),
                 };
-                tokio::spawn(run(writer, writes, changes.clone(), commits.clone()));
-                lanes.push(queue);
+                tokio::spawn(run(
+                    writer,
+                    writes.clone(),
+                    changes.clone(),
+                    commits.clone(),
+                ));
             }
-            return Ok(GroupCommit {
-                lanes: lanes.into(),
-                next: Arc::default(),
-            });
+            return Ok(GroupCommit { queue });
         }
-        let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
         let writer = Writer {
             db,
             connection: None,
@@ -115,10 +117,7 @@ impl GroupCommit {
         std::thread::Builder::new()
             .name("tmf635-writer".into())
             .spawn(move || runtime.block_on(writer))?;
-        Ok(GroupCommit {
-            lanes: vec![queue].into(),
-            next: Arc::default(),
-        })
+        Ok(GroupCommit { queue })
     }
 
     /// Inserts a new resource in the next batch; answers (handing it back) after that batch
@@ -155,12 +154,7 @@ impl GroupCommit {
     }
 
     async fn send(&self, write: Write) -> Result<(), Error> {
-        let lane = match write {
-            // Jobs come here on SQLite only, where there is one lane.
-            Write::Job(_) => 0,
-            Write::Insert(..) => self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len(),
-        };
-        self.lanes[lane]
+        self.queue
             .send(write)
             .await
             .map_err(|_| Error::Internal("the writer has stopped".into()))
@@ -174,14 +168,10 @@ struct Writer {
     connection: Option<LaneConnection>,
 }
 
-async fn run(
-    mut writer: Writer,
-    mut writes: mpsc::Receiver<Write>,
-    changes: Arc<Notify>,
-    commits: Arc<AtomicU64>,
-) {
+async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    // The lock is held only while waiting: the writes taken, the next idle writer waits.
+    while writes.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (started, size) = (std::time::Instant::now(), batch.len());
         // A job (update, delete) only ever changes what was committed before it was queued,
         // never a resource created in its own batch, so the inserts can all go after the jobs.
