@@ -152,13 +152,19 @@ fn chunks(tables: &mut [Rows]) -> Vec<Chunk<'_>> {
         .map(|t| std::mem::take(&mut t.values))
         .collect();
     let mut chunks = Vec::new();
-    for (table, mut values) in tables.iter().zip(values) {
-        let per_chunk = ROWS_PER_STATEMENT * table.width();
-        while !values.is_empty() {
-            let rest = values.split_off(values.len().min(per_chunk));
+    for (table, values) in tables.iter().zip(values) {
+        let mut values = values.into_iter();
+        loop {
+            let chunk: Vec<Value> = values
+                .by_ref()
+                .take(ROWS_PER_STATEMENT * table.width())
+                .collect();
+            if chunk.is_empty() {
+                break;
+            }
             chunks.push(Chunk {
                 table,
-                values: std::mem::replace(&mut values, rest),
+                values: chunk,
             });
         }
     }

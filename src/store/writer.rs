@@ -1,19 +1,19 @@
 //! Write transactions, committed durably before anyone is answered.
 //!
-//! One writer task per instance takes every write queued while it was busy and commits them
-//! together (group commit): one COMMIT, one fsync, for the whole batch; only then are the
+//! A writer task takes every write queued while it was busy and commits them together (group commit): one COMMIT, one fsync, for the whole batch; only then are the
 //! callers answered, and a write whose batch fails to commit is answered with an error.
 //!
 //! - New resources (`Insert`: the row, its array-value index rows, its events) are data, so
-//!   the consecutive inserts of a batch go into one multi-row INSERT per table (on SQLite all
-//!   of them in one call). Should that fail, each is retried alone, so a bad one fails only
+//!   the consecutive inserts of a batch go into one multi-row INSERT per table (`insert`; on
+//!   SQLite all of them in one call, on PostgreSQL one statement). Should that fail, each is retried alone, so a bad one fails only
 //!   itself.
 //! - Any other write (`Job`) runs in a savepoint of its own, so a failing one undoes only
 //!   itself.
 //!
 //! SQLite allows one writer at a time, so every write goes through the task: a pool of writers
-//! would only queue on the lock. On PostgreSQL only inserts do (many round trips become a few
-//! per batch); updates and deletes run as transactions of their own, side by side.
+//! would only queue on the lock. On PostgreSQL only inserts do, through four writers sharing
+//! the queue (many round trips become one per batch); updates and deletes run as transactions
+//! of their own, side by side.
 
 use super::insert::{self, Rows};
 use super::lane_connection::LaneConnection;
@@ -217,7 +217,8 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
 
 /// A batch of inserts alone, all or nothing without a savepoint: on SQLite BEGIN, every
 /// INSERT and COMMIT in one call (one round trip to the connection's thread, one fsync); on
-/// PostgreSQL BEGIN, one INSERT per table, COMMIT. Should it fail, nothing is committed: it is
+/// PostgreSQL one statement on the writer's own connection (BEGIN, the statements, COMMIT
+/// in the rare batch too large for one). Should it fail, nothing is committed: it is
 /// rolled back and the inserts go the usual way, each alone if need be.
 async fn commit_inserts(
     writer: &mut Writer,
@@ -400,10 +401,13 @@ fn insert_statements<'r>(
         events.extend(&resource.events);
     }
     let tables = vec![
-        Rows::of::<usage::Entity>(usages, Some((usage::Column::Document, usage_json))),
+        Rows::of::<usage::Entity>(usages, Some((usage::Entity::document_column(), usage_json))),
         Rows::of::<usage_specification::Entity>(
             specifications,
-            Some((usage_specification::Column::Document, specification_json)),
+            Some((
+                usage_specification::Entity::document_column(),
+                specification_json,
+            )),
         ),
         Rows::of::<usage_array_value::Entity>(index, None),
         outbox::rows(events),
