@@ -1,6 +1,6 @@
 //! The transactional outbox: one row per event, written in the same transaction as the change
 //! it reports, so a committed change always has its event. The dispatcher fans each row out to
-//! the matching subscriptions (`delivery`) and marks it dispatched.
+//! the matching subscriptions (`delivery`); `event_pending` lists the rows it has yet to take.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -18,7 +18,6 @@ pub struct Model {
     pub resource_type: String,
     pub resource_id: String,
     pub event_time: DateTimeUtc,
-    pub dispatched: bool,
     /// The whole event as it is POSTed to listeners.
     #[sea_orm(column_type = "JsonBinary")]
     pub payload: Json,

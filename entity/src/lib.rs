@@ -7,6 +7,7 @@
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod event_outbox;
+pub mod event_pending;
 pub mod hub;
 pub mod received_event;
 pub mod usage;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;
 mod m20261125_000002_usage_array_value;
+mod m20261130_000003_event_pending;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_usage_array_value::Migration),
+            Box::new(m20261130_000003_event_pending::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use super::Store;
 use crate::error::Error;
 use crate::events::subscription_query::SubscriptionQuery;
 use chrono::{DateTime, Utc};
-use entity::{delivery, delivery_attempt, event_outbox, hub};
+use entity::{delivery, delivery_attempt, event_outbox, event_pending, hub};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -43,16 +43,16 @@ impl Attempt {
 }
 
 impl Store {
-    /// Fans the oldest undispatched outbox events out to the subscriptions whose query
-    /// matches. The guarded UPDATE comes first, so when two instances race for the same
-    /// events one of them changes nothing and rolls back. Returns how many events it took.
-    /// With no subscription at all, the events are only marked (their payloads not read).
+    /// Fans the oldest pending outbox events out to the subscriptions whose query matches,
+    /// and takes them off `event_pending`. The guarded DELETE comes first, so when two
+    /// instances race for the same events one of them deletes fewer than it read and rolls
+    /// back. Returns how many events it took. With no subscription at all, the events are
+    /// only taken off the list (their payloads not read).
     pub async fn dispatch_events(&self, batch: u64) -> Result<usize, Error> {
-        let seqs: Vec<i64> = event_outbox::Entity::find()
+        let seqs: Vec<i64> = event_pending::Entity::find()
             .select_only()
-            .column(event_outbox::Column::Seq)
-            .filter(event_outbox::Column::Dispatched.eq(false))
-            .order_by_asc(event_outbox::Column::Seq)
+            .column(event_pending::Column::Seq)
+            .order_by_asc(event_pending::Column::Seq)
             .limit(batch)
             .into_tuple()
             .all(self.db())
@@ -89,10 +89,8 @@ impl Store {
         let dispatched = self
             .write(move |txn| {
                 Box::pin(async move {
-                    let marked = event_outbox::Entity::update_many()
-                        .col_expr(event_outbox::Column::Dispatched, Expr::value(true))
-                        .filter(event_outbox::Column::Seq.is_in(seqs))
-                        .filter(event_outbox::Column::Dispatched.eq(false))
+                    let marked = event_pending::Entity::delete_many()
+                        .filter(event_pending::Column::Seq.is_in(seqs))
                         .exec(txn)
                         .await?;
                     if marked.rows_affected != taken as u64 {

@@ -7,6 +7,10 @@
 //!
 //! On PostgreSQL the INSERTs of a batch go into one statement (`WITH a AS (INSERT ..), b AS
 //! (INSERT ..) INSERT ..`): one round trip, atomic on its own, no BEGIN and COMMIT around it.
+//!
+//! A table's rows can also record the key the database gives each of them in a second table
+//! (an outbox event's `seq` in `event_pending`): on PostgreSQL from the INSERT's `RETURNING`,
+//! on SQLite as the newest keys of the table (see `Sql::record`).
 
 use sea_orm::{ActiveModelTrait, DatabaseBackend, EntityTrait, Iterable, Statement};
 use sea_orm::{IdenStatic, Value};
@@ -25,6 +29,16 @@ pub struct Rows {
     json_last: bool,
     /// Row after row, `columns.len()` values each.
     values: Vec<Value>,
+    /// Where each inserted row's database-given key is recorded too.
+    recorded: Option<Recorded>,
+}
+
+/// A second table that gets the key column of each row inserted into the first.
+#[derive(Clone)]
+struct Recorded {
+    table: String,
+    /// The key column, named the same in both tables.
+    key: String,
 }
 
 impl Rows {
@@ -70,7 +84,18 @@ impl Rows {
             json_last: json_column.is_some(),
             columns: names,
             values,
+            recorded: None,
         }
+    }
+
+    /// Also inserts each row's `key` (given by the database, an autoincremented integer) into
+    /// the column of the same name of `R`'s table, in the same statement or call.
+    pub fn recording_keys_in<R: EntityTrait>(mut self, key: impl IdenStatic) -> Rows {
+        self.recorded = Some(Recorded {
+            table: R::default().table_name().to_string(),
+            key: key.as_str().to_string(),
+        });
+        self
     }
 
     fn width(&self) -> usize {
@@ -135,6 +160,19 @@ impl Sql {
         self.text.push(')');
     }
 
+    /// SQLite: records the keys of the `rows` rows just inserted into `table`. The key is
+    /// autoincremented, so the new rows hold the table's highest keys, and the writer's
+    /// transaction holds SQLite's one write lock, so no other rows came in between.
+    fn record(&mut self, table: &Rows, recorded: &Recorded, rows: usize) {
+        let Recorded { table: into, key } = recorded;
+        let _ = write!(
+            self.text,
+            "INSERT INTO \"{into}\" (\"{key}\") SELECT \"{key}\" FROM \"{}\" \
+             ORDER BY \"{key}\" DESC LIMIT {rows}",
+            table.table
+        );
+    }
+
     fn statement(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
     }
@@ -177,14 +215,19 @@ pub fn statements(backend: DatabaseBackend, mut tables: Vec<Rows>) -> Vec<Statem
     tables.retain(|t| !t.is_empty());
     let chunks = chunks(&mut tables);
     if backend != DatabaseBackend::Postgres {
-        return chunks
-            .into_iter()
-            .map(|chunk| {
+        let mut statements = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let (table, rows) = (chunk.table, chunk.values.len() / chunk.table.width());
+            let mut sql = Sql::new(backend);
+            sql.insert(table, chunk.values);
+            statements.push(sql.statement());
+            if let Some(recorded) = &table.recorded {
                 let mut sql = Sql::new(backend);
-                sql.insert(chunk.table, chunk.values);
-                sql.statement()
-            })
-            .collect();
+                sql.record(table, recorded, rows);
+                statements.push(sql.statement());
+            }
+        }
+        return statements;
     }
     // Group the chunks into statements under the parameter bound, then write each group as
     // data-modifying CTEs around its last INSERT.
@@ -201,33 +244,62 @@ pub fn statements(backend: DatabaseBackend, mut tables: Vec<Rows>) -> Vec<Statem
         }
         parameters += size;
     }
-    groups
-        .into_iter()
-        .map(|group| {
-            let mut sql = Sql::new(backend);
-            let last = group.len() - 1;
-            for (i, chunk) in group.into_iter().enumerate() {
-                if i < last {
-                    sql.text.push_str(if i == 0 { "WITH " } else { ", " });
-                    let _ = write!(sql.text, "i{i} AS (");
-                    sql.insert(chunk.table, chunk.values);
-                    sql.text.push(')');
-                } else {
-                    if i > 0 {
-                        sql.text.push(' ');
-                    }
-                    sql.insert(chunk.table, chunk.values);
+    groups.into_iter().map(postgres_statement).collect()
+}
+
+/// One part of a PostgreSQL statement: an INSERT of a chunk, or the recording of the keys
+/// the INSERT of part `from` returned.
+enum Part<'t> {
+    Insert(Chunk<'t>),
+    Record(&'t Recorded, usize),
+}
+
+/// The chunks of `group` as one statement: every part but the last a data-modifying CTE
+/// (`i0`, `i1`, ...), the last the statement's own INSERT.
+fn postgres_statement(group: Vec<Chunk>) -> Statement {
+    let mut parts = Vec::with_capacity(group.len() + 1);
+    for chunk in group {
+        let recorded = chunk.table.recorded.as_ref();
+        parts.push(Part::Insert(chunk));
+        if let Some(recorded) = recorded {
+            parts.push(Part::Record(recorded, parts.len() - 1));
+        }
+    }
+    let mut sql = Sql::new(DatabaseBackend::Postgres);
+    let last = parts.len() - 1;
+    for (i, part) in parts.into_iter().enumerate() {
+        if i < last {
+            sql.text.push_str(if i == 0 { "WITH " } else { ", " });
+            let _ = write!(sql.text, "i{i} AS (");
+        } else if i > 0 {
+            sql.text.push(' ');
+        }
+        match part {
+            Part::Insert(chunk) => {
+                let recorded = chunk.table.recorded.as_ref();
+                sql.insert(chunk.table, chunk.values);
+                if let Some(Recorded { key, .. }) = recorded {
+                    let _ = write!(sql.text, " RETURNING \"{key}\"");
                 }
             }
-            sql.statement()
-        })
-        .collect()
+            Part::Record(Recorded { table, key }, from) => {
+                let _ = write!(
+                    sql.text,
+                    "INSERT INTO \"{table}\" (\"{key}\") SELECT \"{key}\" FROM i{from}"
+                );
+            }
+        }
+        if i < last {
+            sql.text.push(')');
+        }
+    }
+    sql.statement()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use entity::{event_outbox, usage_array_value};
+    use entity::{event_outbox, event_pending, usage_array_value};
     use sea_orm::ActiveValue::{NotSet, Set};
 
     fn index_rows(n: usize) -> Rows {
@@ -247,7 +319,6 @@ mod tests {
             .map(|i| event_outbox::ActiveModel {
                 seq: NotSet,
                 id: Set(format!("e{i}")),
-                dispatched: Set(false),
                 event_type: Set("UsageCreateEvent".into()),
                 resource_type: Set("usage".into()),
                 resource_id: Set(format!("u{i}")),
@@ -270,10 +341,45 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains(r#") INSERT INTO "event_outbox" ("#), "{sql}");
-        // 2 rows of 4 columns, then 1 of 7 (seq is left to the database), the payload last.
-        assert!(sql.ends_with("$14, CAST($15 AS jsonb))"), "{sql}");
+        // 2 rows of 4 columns, then 1 of 6 (seq is left to the database), the payload last.
+        assert!(sql.ends_with("$13, CAST($14 AS jsonb))"), "{sql}");
         let values = statements[0].values.as_ref().map_or(0, |v| v.0.len());
-        assert_eq!(values, 15);
+        assert_eq!(values, 14);
+    }
+
+    #[test]
+    fn postgres_records_returned_keys_in_the_same_statement() {
+        let outbox =
+            outbox_rows(2).recording_keys_in::<event_pending::Entity>(event_outbox::Column::Seq);
+        let statements = statements(DatabaseBackend::Postgres, vec![index_rows(1), outbox]);
+        assert_eq!(statements.len(), 1);
+        let sql = &statements[0].sql;
+        assert!(sql.starts_with(r#"WITH i0 AS (INSERT INTO "usage_array_value" ("#));
+        assert!(
+            sql.contains(r#", i1 AS (INSERT INTO "event_outbox" ("#),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with(
+                r#"CAST($16 AS jsonb)) RETURNING "seq") INSERT INTO "event_pending" ("seq") SELECT "seq" FROM i1"#
+            ),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn sqlite_records_the_newest_keys_after_each_insert() {
+        let outbox =
+            outbox_rows(3).recording_keys_in::<event_pending::Entity>(event_outbox::Column::Seq);
+        let statements = statements(DatabaseBackend::Sqlite, vec![outbox]);
+        assert_eq!(statements.len(), 2);
+        assert!(statements[0]
+            .sql
+            .starts_with(r#"INSERT INTO "event_outbox""#));
+        assert_eq!(
+            statements[1].sql,
+            r#"INSERT INTO "event_pending" ("seq") SELECT "seq" FROM "event_outbox" ORDER BY "seq" DESC LIMIT 3"#
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::insert::{self, Rows};
 use crate::events::Event;
-use entity::event_outbox;
+use entity::{event_outbox, event_pending};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ConnectionTrait, DbErr,
@@ -19,7 +19,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<(), 
 }
 
 /// The outbox rows of `events`, in order (their `seq` is given at insert), each payload bound
-/// as its text.
+/// as its text; each row's `seq` also goes into `event_pending`, for the dispatcher.
 pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
     let (models, payloads) = events
         .into_iter()
@@ -27,7 +27,6 @@ pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
             let model = event_outbox::ActiveModel {
                 seq: NotSet,
                 id: Set(e.id.clone()),
-                dispatched: Set(false),
                 event_type: Set(e.event_type.clone()),
                 resource_type: Set(e.kind.name().to_string()),
                 resource_id: Set(e.resource_id.clone()),
@@ -38,4 +37,5 @@ pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
         })
         .unzip();
     Rows::of::<event_outbox::Entity>(models, Some((event_outbox::Column::Payload, payloads)))
+        .recording_keys_in::<event_pending::Entity>(event_outbox::Column::Seq)
 }

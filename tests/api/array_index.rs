@@ -4,7 +4,7 @@
 //! before it existed are indexed by its migration.
 
 use crate::backend_tests;
-use crate::helpers::{id_of, Backend, TestApp};
+use crate::helpers::{id_of, older_schema, Backend, TestApp};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{json, Value};
 
@@ -174,12 +174,7 @@ async fn usages_stored_before_the_index_are_indexed_by_its_migration(backend: Ba
         backend,
         |_| {},
         |url| async move {
-            let db = sea_orm::Database::connect(&url)
-                .await
-                .expect("the test database");
-            <migration::Migrator as migration::MigratorTrait>::up(&db, Some(1))
-                .await
-                .expect("the first migration");
+            let db = older_schema(&url, 1).await;
             let at = chrono::DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").expect("a date");
             entity::usage::Entity::insert(entity::usage::ActiveModel {
                 id: Set("old-1".into()),

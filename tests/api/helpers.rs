@@ -430,6 +430,18 @@ pub async fn join_all<F: std::future::Future>(
         .collect()
 }
 
+/// Connects to the database at `url` and applies only its first `migrations` migrations: the
+/// schema an older version left, for data written as that version wrote it.
+pub async fn older_schema(url: &str, migrations: u32) -> sea_orm::DatabaseConnection {
+    let db = sea_orm::Database::connect(url)
+        .await
+        .expect("the test database");
+    <migration::Migrator as migration::MigratorTrait>::up(&db, Some(migrations))
+        .await
+        .expect("the older migrations");
+    db
+}
+
 /// A fresh, empty database of `backend` for a server process started by the test (the
 /// server migrates it); dropped with it. Like `TestApp`, None (after saying why) when the
 /// backend is PostgreSQL, none is reachable and CI did not require it.

@@ -7,6 +7,7 @@
 
 mod array_index;
 mod errors;
+mod event_pending_migration;
 mod events;
 mod fixtures;
 mod helpers;
