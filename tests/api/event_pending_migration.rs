@@ -1,12 +1,29 @@
 //! The migration that moved "not yet dispatched" from a flag on the outbox row to the
 //! `event_pending` table: an event an older version had written but not dispatched is still
-//! delivered after the upgrade, and one it had dispatched is not delivered again.
+//! delivered after the upgrade, and one it had dispatched is not delivered again; undone,
+//! the flag says again which events are still to be dispatched.
 
-use crate::helpers::{older_schema, Backend, TestApp};
+use crate::helpers::{older_schema, Backend, ScratchDatabase, TestApp};
 use crate::listener_server::TestListener;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
-use serde_json::json;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
+use serde_json::{json, Value};
 use std::time::Duration;
+
+/// Writes a `UsageCreateEvent` of `usage` to the outbox as it stands, seq given by the database.
+async fn insert_event(db: &DatabaseConnection, event: &str, usage: &str, payload: Value) {
+    entity::event_outbox::Entity::insert(entity::event_outbox::ActiveModel {
+        id: Set(event.into()),
+        event_type: Set("UsageCreateEvent".into()),
+        resource_type: Set("usage".into()),
+        resource_id: Set(usage.into()),
+        event_time: Set(chrono::Utc::now()),
+        payload: Set(payload),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .expect("an outbox event");
+}
 
 async fn undispatched_events_of_an_older_version_are_delivered_once(backend: Backend) {
     let listener = TestListener::start().await;
@@ -33,18 +50,7 @@ async fn undispatched_events_of_an_older_version_are_delivered_once(backend: Bac
                     "eventType": "UsageCreateEvent",
                     "event": {"usage": {"id": usage}}
                 });
-                entity::event_outbox::Entity::insert(entity::event_outbox::ActiveModel {
-                    id: Set(event.into()),
-                    event_type: Set("UsageCreateEvent".into()),
-                    resource_type: Set("usage".into()),
-                    resource_id: Set(usage.into()),
-                    event_time: Set(now),
-                    payload: Set(payload),
-                    ..Default::default()
-                })
-                .exec_without_returning(&db)
-                .await
-                .expect("an outbox event");
+                insert_event(&db, event, usage, payload).await;
             }
             // The older version's flag (the column the entity no longer has).
             db.execute_unprepared(
@@ -72,4 +78,45 @@ async fn sqlite_undispatched_events_of_an_older_version_are_delivered_once() {
 #[tokio::test]
 async fn postgres_undispatched_events_of_an_older_version_are_delivered_once() {
     undispatched_events_of_an_older_version_are_delivered_once(Backend::Postgres).await;
+}
+
+/// Undoing the migration puts the flag back: set on the events taken, clear on the pending.
+async fn undone_the_flag_is_back(backend: Backend) {
+    let Some(database) = ScratchDatabase::create(backend).await else {
+        return;
+    };
+    let db = older_schema(&database.url, 3).await;
+    for event in ["ev-taken", "ev-pending"] {
+        insert_event(&db, event, "u-1", json!({"eventId": event})).await;
+    }
+    db.execute_unprepared(
+        "INSERT INTO event_pending (seq) SELECT seq FROM event_outbox WHERE id = 'ev-pending'",
+    )
+    .await
+    .expect("one event pending");
+    <migration::Migrator as migration::MigratorTrait>::down(&db, Some(1))
+        .await
+        .expect("the migration undone");
+    let undispatched = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM event_outbox WHERE NOT dispatched",
+        ))
+        .await
+        .expect("the flag")
+        .iter()
+        .map(|row| row.try_get::<String>("", "id").expect("an id"))
+        .collect::<Vec<_>>();
+    assert_eq!(undispatched, vec!["ev-pending".to_string()]);
+    db.close().await.expect("closed");
+}
+
+#[tokio::test]
+async fn sqlite_undone_the_flag_is_back() {
+    undone_the_flag_is_back(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_undone_the_flag_is_back() {
+    undone_the_flag_is_back(Backend::Postgres).await;
 }
