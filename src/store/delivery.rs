@@ -89,11 +89,11 @@ impl Store {
         let dispatched = self
             .write(move |txn| {
                 Box::pin(async move {
-                    let marked = event_pending::Entity::delete_many()
+                    let taken_off = event_pending::Entity::delete_many()
                         .filter(event_pending::Column::Seq.is_in(seqs))
                         .exec(txn)
                         .await?;
-                    if marked.rows_affected != taken as u64 {
+                    if taken_off.rows_affected != taken as u64 {
                         // Another instance took some of them: undo, try again next round.
                         return Err(Error::Conflict("events taken by another instance".into()));
                     }

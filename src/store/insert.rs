@@ -34,7 +34,6 @@ pub struct Rows {
 }
 
 /// A second table that gets the key column of each row inserted into the first.
-#[derive(Clone)]
 struct Recorded {
     table: String,
     /// The key column, named the same in both tables.

@@ -1,12 +1,13 @@
 //! Write transactions, committed durably before anyone is answered.
 //!
-//! A writer task takes every write queued while it was busy and commits them together (group commit): one COMMIT, one fsync, for the whole batch; only then are the
-//! callers answered, and a write whose batch fails to commit is answered with an error.
+//! A writer task takes every write queued while it was busy and commits them together (group
+//! commit): one COMMIT, one fsync, for the whole batch; only then are the callers answered,
+//! and a write whose batch fails to commit is answered with an error.
 //!
 //! - New resources (`Insert`: the row, its array-value index rows, its events) are data, so
 //!   the consecutive inserts of a batch go into one multi-row INSERT per table (`insert`; on
-//!   SQLite all of them in one call, on PostgreSQL one statement). Should that fail, each is retried alone, so a bad one fails only
-//!   itself.
+//!   SQLite all of them in one call, on PostgreSQL one statement). Should that fail, each is
+//!   retried alone, so a bad one fails only itself.
 //! - Any other write (`Job`) runs in a savepoint of its own, so a failing one undoes only
 //!   itself.
 //!
