@@ -210,6 +210,8 @@ impl Store {
                     .collect(),
             );
         }
+        // Nothing is sent before the events it carries are durable.
+        self.settled().await;
         Ok(batches)
     }
 
@@ -307,12 +309,14 @@ impl Store {
         if let Some(status) = status {
             select = select.filter(delivery::Column::Status.eq(status));
         }
-        Ok(select
+        let deliveries = select
             .order_by_desc(delivery::Column::OutboxSeq)
             .offset(offset)
             .limit(limit)
             .all(self.db())
-            .await?)
+            .await?;
+        self.settled().await;
+        Ok(deliveries)
     }
 
     /// Puts a subscription's dead deliveries back in the queue, in their original order.

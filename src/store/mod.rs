@@ -11,6 +11,7 @@ mod outbox;
 mod received_event;
 pub mod resource;
 mod tables;
+mod wal_sync;
 mod writer;
 
 pub use resource::StoredResource;
@@ -36,12 +37,15 @@ pub struct Store {
     /// The writer task with group commit: every write on SQLite, inserts on PostgreSQL.
     group_commit: GroupCommit,
     backend: DatabaseBackend,
+    /// SQLite: how far the writer's batches are synced, for reads to wait on (`settled`).
+    durability: Option<Arc<wal_sync::Durability>>,
 }
 
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
-        let db = Database::connect(options(url, max_connections, None)).await?;
+        let db =
+            Database::connect(options(url, max_connections, None, SqliteSynchronous::Full)).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
         let backend = db.get_database_backend();
         let changes = Arc::new(Notify::new());
@@ -49,23 +53,31 @@ impl Store {
         // On SQLite the writer has a connection of its own: SQLite drops a connection's page
         // cache when another one has written, so a writer borrowing any pooled connection
         // would start every batch on a cold cache.
-        let writer_db = match backend {
+        let (writer_db, durable) = match backend {
             DatabaseBackend::Sqlite => {
                 checkpoint::start(db.clone(), Arc::downgrade(&commits));
                 // 32 MiB of pages: the index pages inserts touch stay cached. (SQLite drops a
                 // reader's cache whenever another connection commits, so readers keep the
-                // default 2 MiB.)
-                Database::connect(options(url, 1, Some(32 * 1024))).await?
+                // default 2 MiB.) Its commits leave the WAL unsynced: `wal_sync` syncs it
+                // before anyone is answered.
+                let options = options(url, 1, Some(32 * 1024), SqliteSynchronous::Normal);
+                let writer_db = Database::connect(options).await?;
+                let durable = wal_file(&writer_db)
+                    .await?
+                    .map(|wal| (wal_sync::wal_file(wal), wal_sync::Durability::new()));
+                (writer_db, durable)
             }
-            _ => db.clone(),
+            _ => (db.clone(), None),
         };
-        let group_commit = GroupCommit::start(writer_db, url, changes.clone(), commits)
+        let durability = durable.as_ref().map(|(_, d)| d.clone());
+        let group_commit = GroupCommit::start(writer_db, url, changes.clone(), commits, durable)
             .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
             db,
             changes,
             group_commit,
+            durability,
         })
     }
 
@@ -111,11 +123,41 @@ impl Store {
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
     }
+
+    /// Completes once whatever the writer committed so far is durable (see `wal_sync`): the
+    /// reads of what the writer writes call it before they answer, so that no client sees
+    /// a write a power loss could take back. At once on PostgreSQL, whose commits are
+    /// durable before they are visible.
+    pub(crate) async fn settled(&self) {
+        if let Some(durability) = &self.durability {
+            durability.settled().await;
+        }
+    }
 }
 
-/// Pool settings; on SQLite, the pragmas every connection gets, and a page cache of
-/// `cache_kib` instead of SQLite's default.
-fn options(url: &str, max_connections: u32, cache_kib: Option<i64>) -> ConnectOptions {
+/// The WAL file of the SQLite database `db` is open on; None for a database in memory.
+async fn wal_file(db: &DatabaseConnection) -> Result<Option<std::path::PathBuf>, DbErr> {
+    let statement = sea_orm::Statement::from_string(
+        DatabaseBackend::Sqlite,
+        "SELECT file FROM pragma_database_list WHERE name = 'main'",
+    );
+    let file: Option<String> = match db.query_one(statement).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => None,
+    };
+    Ok(file
+        .filter(|f| !f.is_empty())
+        .map(|f| std::path::PathBuf::from(format!("{f}-wal"))))
+}
+
+/// Pool settings; on SQLite, the pragmas every connection gets, a page cache of `cache_kib`
+/// instead of SQLite's default, and `synchronous`.
+fn options(
+    url: &str,
+    max_connections: u32,
+    cache_kib: Option<i64>,
+    synchronous: SqliteSynchronous,
+) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -126,15 +168,16 @@ fn options(url: &str, max_connections: u32, cache_kib: Option<i64>) -> ConnectOp
         // thread on SQLite, to the server on PostgreSQL), and sqlx already pings a connection
         // as it returns to the pool. A connection that died while idle fails one query.
         .test_before_acquire(false)
-        // WAL lets reads run beside the writer; FULL sync makes a 201 survive power loss;
-        // writers queue on the lock instead of failing.
+        // WAL lets reads run beside the writer; FULL sync makes a commit survive power loss
+        // (the writer's NORMAL commits are synced by `wal_sync`); writers queue on the lock
+        // instead of failing.
         .map_sqlx_sqlite_opts(move |o| {
             let o = match cache_kib {
                 Some(kib) => o.pragma("cache_size", format!("-{kib}")),
                 None => o,
             };
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 // Statement journals (multi-row INSERTs, savepoints) in memory, not in a

@@ -121,6 +121,7 @@ impl Store {
     {
         let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
         let row = self.db().query_one(statement).await?;
+        self.settled().await;
         row.map(|row| <(String, i64, String)>::try_get_many_by_index(&row))
             .transpose()
             .map_err(|e| Error::Internal(format!("reading a {}: {e:?}", T::KIND.name())))?
@@ -143,6 +144,19 @@ impl Store {
     /// Lists in `order` (by default newest first, ties by id, so pages never overlap) with the
     /// exact number of matching rows; items rendered with `href_prefix`.
     pub async fn list<T: Table>(
+        &self,
+        query: ListQuery,
+        offset: u64,
+        limit: u64,
+        href_prefix: &str,
+    ) -> Result<Page, Error> {
+        let page = self.page::<T>(query, offset, limit, href_prefix).await?;
+        self.settled().await;
+        Ok(page)
+    }
+
+    /// `list` with no wait for the writer's latest batches to be durable.
+    async fn page<T: Table>(
         &self,
         query: ListQuery,
         offset: u64,
@@ -285,6 +299,8 @@ impl Store {
             let document = change(&current.document)?;
             check_indexed_lengths::<T>(&document)?;
             if document == current.document {
+                // Nothing written: the answer is what was read.
+                self.settled().await;
                 return Ok(current);
             }
             let row = StoredResource {

@@ -12,13 +12,15 @@
 //!   itself.
 //!
 //! SQLite allows one writer at a time, so every write goes through the task: a pool of writers
-//! would only queue on the lock. On PostgreSQL only inserts do, through four writers sharing
+//! would only queue on the lock. There a committed batch waits for the WAL to be synced in
+//! a stage of its own (`wal_sync`) while the writer goes on with the next one. On PostgreSQL only inserts do, through four writers sharing
 //! the queue (many round trips become one per batch); updates and deletes run as transactions
 //! of their own, side by side.
 
 use super::insert::{self, Rows};
 use super::lane_connection::LaneConnection;
 use super::tables::{indexed_array_paths, Table};
+use super::wal_sync::{self, Committed, Durability};
 use super::{array_index, outbox, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
@@ -37,7 +39,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a queued job leaves to do once its batch is committed: answer its caller.
-type Answer = Box<dyn FnOnce() + Send>;
+pub(super) type Answer = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answer> + Send>;
 
 /// A new resource and the events it announces. Its rows (the resource, its array-value index
@@ -77,12 +79,15 @@ const POSTGRES_LANES: usize = 4;
 
 impl GroupCommit {
     /// `commits` counts the batches committed (for the SQLite checkpointer); `url` opens the
-    /// PostgreSQL lanes' own connections.
+    /// PostgreSQL lanes' own connections. On SQLite `durable` is the WAL sync stage the
+    /// batches go through before their callers are answered (see `wal_sync`), when the
+    /// database is a file.
     pub fn start(
         db: DatabaseConnection,
         url: &str,
         changes: Arc<Notify>,
         commits: Arc<AtomicU64>,
+        durable: Option<(wal_sync::Sync, Arc<Durability>)>,
     ) -> std::io::Result<GroupCommit> {
         let backend = db.get_database_backend();
         let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
@@ -93,6 +98,7 @@ impl GroupCommit {
                 let writer = Writer {
                     db: db.clone(),
                     connection: Some(connection),
+                    sync: None,
                 };
                 tokio::spawn(run(
                     writer,
@@ -103,9 +109,21 @@ impl GroupCommit {
             }
             return Ok(GroupCommit { queue });
         }
+        let sync = match durable {
+            Some((sync, durability)) => {
+                let synced = wal_sync::Synced {
+                    changes: changes.clone(),
+                    commits: commits.clone(),
+                };
+                let stage = wal_sync::start(sync, durability.clone(), synced)?;
+                Some((stage, durability))
+            }
+            None => None,
+        };
         let writer = Writer {
             db,
             connection: None,
+            sync,
         };
         let writer = run(writer, writes, changes, commits);
         // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
@@ -163,10 +181,12 @@ impl GroupCommit {
 }
 
 /// A writer's connections: the pool's (SQLite: a pool of its own), and on PostgreSQL a
-/// connection of its own for the batches of inserts.
+/// connection of its own for the batches of inserts. On SQLite, the stage its committed
+/// batches wait in for the WAL sync before their callers are answered.
 struct Writer {
     db: DatabaseConnection,
     connection: Option<LaneConnection>,
+    sync: Option<(std::sync::mpsc::Sender<Committed>, Arc<Durability>)>,
 }
 
 async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: Arc<AtomicU64>) {
@@ -174,6 +194,15 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
     // The lock is held only while waiting: the writes taken, the next idle writer waits.
     while writes.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (started, size) = (std::time::Instant::now(), batch.len());
+        if writer.sync.as_ref().is_some_and(|(_, d)| d.failed()) {
+            // Dropping the writes tells their callers nothing was written.
+            batch.clear();
+            continue;
+        }
+        let number = writer
+            .sync
+            .as_ref()
+            .map(|(_, durability)| durability.begin());
         // A job (update, delete) only ever changes what was committed before it was queued,
         // never a resource created in its own batch, so the inserts can all go after the jobs.
         let (mut inserts, mut jobs) = (Vec::new(), Vec::new());
@@ -197,21 +226,31 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
             }
             .await
         };
-        match committed {
-            Ok(()) => {
-                tracing::debug!(
-                    writes = size,
-                    ms = started.elapsed().as_secs_f64() * 1e3,
-                    "batch committed"
-                );
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, writes = size, "a batch of writes failed to commit");
+            // Dropping the answers tells every caller of the batch that nothing was written.
+            answers.clear();
+        } else {
+            tracing::debug!(
+                writes = size,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "batch committed"
+            );
+        }
+        match (&writer.sync, number) {
+            // Answered once the WAL is synced; a failed batch goes too, to keep the count.
+            (Some((stage, _)), Some(number)) => {
+                let sent = stage.send(Committed { number, answers });
+                if sent.is_err() {
+                    tracing::error!("the WAL sync stage has stopped");
+                }
+            }
+            _ if committed.is_ok() => {
                 answers.into_iter().for_each(|answer| answer());
                 commits.fetch_add(1, Ordering::Relaxed);
                 changes.notify_one();
             }
-            // Dropping the answers tells every caller of the batch that nothing was written.
-            Err(e) => {
-                tracing::error!(error = %e, writes = size, "a batch of writes failed to commit")
-            }
+            _ => {}
         }
     }
 }
