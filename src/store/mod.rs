@@ -64,7 +64,7 @@ impl Store {
                 let writer_db = Database::connect(options).await?;
                 let durable = wal_file(&writer_db)
                     .await?
-                    .map(|wal| (wal_sync::wal_file(wal), wal_sync::Durability::new()));
+                    .map(|wal| (wal, wal_sync::Durability::new()));
                 (writer_db, durable)
             }
             _ => (db.clone(), None),
@@ -183,10 +183,11 @@ fn options(
                 // Statement journals (multi-row INSERTs, savepoints) in memory, not in a
                 // temp file created and deleted per statement.
                 .pragma("temp_store", "memory")
-                // Checkpoints run beside the writer (see `checkpoint`); the WAL file is
-                // truncated back to 64 MiB after one.
+                // Checkpoints run beside the writer (see `checkpoint`). When the WAL starts
+                // over, SQLite cuts the file back to this size: the bound the writer keeps it
+                // to, so a 512 MiB file is not truncated in the writer's way each time.
                 .pragma("wal_autocheckpoint", "0")
-                .pragma("journal_size_limit", "67108864")
+                .pragma("journal_size_limit", checkpoint::WAL_BOUND.to_string())
                 // REGEXP for the `.regex` filter operator.
                 .with_regexp()
         });

@@ -17,6 +17,7 @@
 //! the queue (many round trips become one per batch); updates and deletes run as transactions
 //! of their own, side by side.
 
+use super::checkpoint;
 use super::insert::{self, Rows};
 use super::lane_connection::LaneConnection;
 use super::tables::{indexed_array_paths, Table};
@@ -31,6 +32,7 @@ use sea_orm::{
     TransactionTrait,
 };
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,15 +87,15 @@ const POSTGRES_MAX_BATCH: usize = 8;
 
 impl GroupCommit {
     /// `commits` counts the batches committed (for the SQLite checkpointer); `url` opens the
-    /// PostgreSQL lanes' own connections. On SQLite `durable` is the WAL sync stage the
-    /// batches go through before their callers are answered (see `wal_sync`), when the
-    /// database is a file.
+    /// PostgreSQL lanes' own connections. On SQLite, when the database is a file, `durable`
+    /// is its WAL file and the counters of the WAL sync stage the batches go through before
+    /// their callers are answered (see `wal_sync`).
     pub fn start(
         db: DatabaseConnection,
         url: &str,
         changes: Arc<Notify>,
         commits: Arc<AtomicU64>,
-        durable: Option<(wal_sync::Sync, Arc<Durability>)>,
+        durable: Option<(PathBuf, Arc<Durability>)>,
     ) -> std::io::Result<GroupCommit> {
         let backend = db.get_database_backend();
         let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
@@ -105,6 +107,7 @@ impl GroupCommit {
                     db: db.clone(),
                     connection: Some(connection),
                     sync: None,
+                    wal: None,
                 };
                 tokio::spawn(run(
                     writer,
@@ -115,21 +118,23 @@ impl GroupCommit {
             }
             return Ok(GroupCommit { queue });
         }
-        let sync = match durable {
-            Some((sync, durability)) => {
+        let (sync, wal) = match durable {
+            Some((wal, durability)) => {
                 let synced = wal_sync::Synced {
                     changes: changes.clone(),
                     commits: commits.clone(),
                 };
+                let sync = wal_sync::wal_file(wal.clone());
                 let stage = wal_sync::start(sync, durability.clone(), synced)?;
-                Some((stage, durability))
+                (Some((stage, durability)), Some(wal))
             }
-            None => None,
+            None => (None, None),
         };
         let writer = Writer {
             db,
             connection: None,
             sync,
+            wal,
         };
         let writer = run(writer, writes, changes, commits);
         // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
@@ -193,6 +198,8 @@ struct Writer {
     db: DatabaseConnection,
     connection: Option<LaneConnection>,
     sync: Option<(std::sync::mpsc::Sender<Committed>, Arc<Durability>)>,
+    /// SQLite: the WAL file, kept within bounds by `checkpoint::bound_wal`.
+    wal: Option<PathBuf>,
 }
 
 async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: Arc<AtomicU64>) {
@@ -246,6 +253,9 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
                 ms = started.elapsed().as_secs_f64() * 1e3,
                 "batch committed"
             );
+        }
+        if let (Some(wal), Ok(())) = (&writer.wal, &committed) {
+            checkpoint::bound_wal(&writer.db, wal).await;
         }
         match (&writer.sync, number) {
             // Answered once the WAL is synced; a failed batch goes too, to keep the count.
