@@ -62,8 +62,13 @@ pub async fn bound_wal(writer: &DatabaseConnection, wal: &Path) {
     checkpoint_past(writer, wal, WAL_BOUND).await;
 }
 
+/// The size of the file at `path`; 0 when there is none.
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
 async fn checkpoint_past(writer: &DatabaseConnection, wal: &Path, bound: u64) {
-    let size = std::fs::metadata(wal).map_or(0, |m| m.len());
+    let size = file_size(wal);
     if size <= bound {
         return;
     }
@@ -100,10 +105,6 @@ mod tests {
         }
     }
 
-    fn size(path: &Path) -> u64 {
-        std::fs::metadata(path).map_or(0, |m| m.len())
-    }
-
     #[tokio::test]
     async fn the_writer_starts_a_large_wal_over() {
         let dir = std::env::temp_dir().join(format!("tmf635-wal-{}", uuid::Uuid::new_v4()));
@@ -117,14 +118,14 @@ mod tests {
             .expect("setup");
         let wal = dir.join("t.db-wal");
         write_rows(&db, 200).await;
-        let grown = size(&wal);
+        let grown = file_size(&wal);
         // Under the bound nothing happens, and with no checkpoint the WAL only grows.
         checkpoint_past(&db, &wal, grown).await;
         write_rows(&db, 1).await;
-        assert!(size(&wal) > grown, "the WAL started over by itself");
+        assert!(file_size(&wal) > grown, "the WAL started over by itself");
         checkpoint_past(&db, &wal, 64 * 1024).await;
         write_rows(&db, 1).await;
-        let after = size(&wal);
+        let after = file_size(&wal);
         assert!(
             after < grown / 10,
             "WAL of {after} bytes after, {grown} before"

@@ -13,9 +13,9 @@
 //!
 //! SQLite allows one writer at a time, so every write goes through the task: a pool of writers
 //! would only queue on the lock. There a committed batch waits for the WAL to be synced in
-//! a stage of its own (`wal_sync`) while the writer goes on with the next one. On PostgreSQL only inserts do, through four writers sharing
-//! the queue (many round trips become one per batch); updates and deletes run as transactions
-//! of their own, side by side.
+//! a stage of its own (`wal_sync`) while the writer goes on with the next one. On PostgreSQL
+//! only inserts go through the task, through four writers sharing the queue (many round trips
+//! become one per batch); updates and deletes run as transactions of their own, side by side.
 
 use super::checkpoint;
 use super::insert::{self, Rows};
@@ -106,8 +106,7 @@ impl GroupCommit {
                 let writer = Writer {
                     db: db.clone(),
                     connection: Some(connection),
-                    sync: None,
-                    wal: None,
+                    durable: None,
                 };
                 tokio::spawn(run(
                     writer,
@@ -118,7 +117,7 @@ impl GroupCommit {
             }
             return Ok(GroupCommit { queue });
         }
-        let (sync, wal) = match durable {
+        let durable = match durable {
             Some((wal, durability)) => {
                 let synced = wal_sync::Synced {
                     changes: changes.clone(),
@@ -126,15 +125,18 @@ impl GroupCommit {
                 };
                 let sync = wal_sync::wal_file(wal.clone());
                 let stage = wal_sync::start(sync, durability.clone(), synced)?;
-                (Some((stage, durability)), Some(wal))
+                Some(Durable {
+                    stage,
+                    durability,
+                    wal,
+                })
             }
-            None => (None, None),
+            None => None,
         };
         let writer = Writer {
             db,
             connection: None,
-            sync,
-            wal,
+            durable,
         };
         let writer = run(writer, writes, changes, commits);
         // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
@@ -197,9 +199,15 @@ impl GroupCommit {
 struct Writer {
     db: DatabaseConnection,
     connection: Option<LaneConnection>,
-    sync: Option<(std::sync::mpsc::Sender<Committed>, Arc<Durability>)>,
-    /// SQLite: the WAL file, kept within bounds by `checkpoint::bound_wal`.
-    wal: Option<PathBuf>,
+    durable: Option<Durable>,
+}
+
+/// SQLite with a database file: where the writer's committed batches wait for the WAL sync.
+struct Durable {
+    stage: std::sync::mpsc::Sender<Committed>,
+    durability: Arc<Durability>,
+    /// The WAL file, kept within bounds by `checkpoint::bound_wal`.
+    wal: PathBuf,
 }
 
 async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: Arc<AtomicU64>) {
@@ -211,15 +219,16 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
     };
     while writes.lock().await.recv_many(&mut batch, limit).await > 0 {
         let (started, size) = (std::time::Instant::now(), batch.len());
-        if writer.sync.as_ref().is_some_and(|(_, d)| d.failed()) {
+        if writer
+            .durable
+            .as_ref()
+            .is_some_and(|d| d.durability.failed())
+        {
             // Dropping the writes tells their callers nothing was written.
             batch.clear();
             continue;
         }
-        let number = writer
-            .sync
-            .as_ref()
-            .map(|(_, durability)| durability.begin());
+        let number = writer.durable.as_ref().map(|d| d.durability.begin());
         // A job (update, delete) only ever changes what was committed before it was queued,
         // never a resource created in its own batch, so the inserts can all go after the jobs.
         let (mut inserts, mut jobs) = (Vec::new(), Vec::new());
@@ -254,13 +263,13 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
                 "batch committed"
             );
         }
-        if let (Some(wal), Ok(())) = (&writer.wal, &committed) {
-            checkpoint::bound_wal(&writer.db, wal).await;
+        if let (Some(durable), Ok(())) = (&writer.durable, &committed) {
+            checkpoint::bound_wal(&writer.db, &durable.wal).await;
         }
-        match (&writer.sync, number) {
+        match (&writer.durable, number) {
             // Answered once the WAL is synced; a failed batch goes too, to keep the count.
-            (Some((stage, _)), Some(number)) => {
-                let sent = stage.send(Committed { number, answers });
+            (Some(durable), Some(number)) => {
+                let sent = durable.stage.send(Committed { number, answers });
                 if sent.is_err() {
                     tracing::error!("the WAL sync stage has stopped");
                 }
