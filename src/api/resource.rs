@@ -91,6 +91,8 @@ impl Handlers {
         let list = ListQuery {
             filter: compiled.condition,
             order: if sort.is_empty() { Vec::new() } else { order },
+            walk: compiled.walk,
+            index_count: compiled.index_count,
             index_scan: compiled.index_scan,
         };
         let prefix = href_prefix(&self.settings, request, T::KIND);

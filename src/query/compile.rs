@@ -13,7 +13,7 @@ use super::schema::{self, AttrType};
 use super::sql::{push_array_elements, push_pg_json, push_scalar, Context, Sql};
 use super::{Condition, Filter, Op, SortKey};
 use crate::error::Error;
-use crate::store::resource::IndexScan;
+use crate::store::resource::{IndexCount, IndexScan};
 use crate::store::Table;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::{Condition as SqlCondition, SimpleExpr};
@@ -28,10 +28,16 @@ pub(super) struct Resolved<'a> {
     pub values: Vec<Value>,
 }
 
-/// A filter as SQL: the condition on the resource table, and the index scan that answers the
-/// whole list instead when filter and sort allow it.
+/// A filter as SQL: the condition on the resource table, and, when the filter can use the
+/// array-value index, the other ways to answer it (see `index_probe`).
 pub struct Compiled {
+    /// Drives from the array-value index when it can (`id IN (...)`).
     pub condition: SqlCondition,
+    /// The same filter checked row by row (`EXISTS (...)`), for a walk in the list's order.
+    pub walk: Option<SqlCondition>,
+    /// The index alone counts the matches.
+    pub index_count: Option<IndexCount>,
+    /// The index alone answers count and page.
     pub index_scan: Option<IndexScan>,
 }
 
@@ -55,24 +61,32 @@ pub fn compile<T: Table>(
         .filter(|(i, _)| !probe.as_ref().is_some_and(|p| p.answers(*i)))
         .map(|(_, c)| c)
         .collect();
-    let mut sql = Sql::new(backend);
-    if let Some(probe) = &probe {
-        index_probe::push_in::<T>(&mut sql, probe, &resolved);
-        if !rest.is_empty() {
-            sql.push(" AND ");
+    let condition = |probe_form: Option<fn(&mut Sql, &index_probe::Probe, &[Resolved])>| {
+        let mut sql = Sql::new(backend);
+        if let (Some(probe), Some(push_probe)) = (&probe, probe_form) {
+            push_probe(&mut sql, probe, &resolved);
+            if !rest.is_empty() {
+                sql.push(" AND ");
+            }
         }
-    }
-    if !rest.is_empty() {
-        let mut aliases = 0;
-        push_group::<T>(&mut sql, &Context::Document, 0, &rest, &mut aliases);
-    }
-    let condition = if sql.text.is_empty() {
-        SqlCondition::all()
-    } else {
-        SqlCondition::all().add(sql.into_expr())
+        if !rest.is_empty() {
+            let mut aliases = 0;
+            push_group::<T>(&mut sql, &Context::Document, 0, &rest, &mut aliases);
+        }
+        if sql.text.is_empty() {
+            SqlCondition::all()
+        } else {
+            SqlCondition::all().add(sql.into_expr())
+        }
     };
     Ok(Compiled {
-        condition,
+        condition: condition(Some(index_probe::push_in::<T>)),
+        walk: probe
+            .as_ref()
+            .map(|_| condition(Some(index_probe::push_exists::<T>))),
+        index_count: probe
+            .as_ref()
+            .and_then(|p| index_probe::index_count::<T>(p, &resolved, backend)),
         index_scan,
     })
 }

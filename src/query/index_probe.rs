@@ -2,13 +2,17 @@
 //! indexed array attribute (`relatedParty.id=P` or `=P,Q`) becomes
 //! `id IN (SELECT usage_id FROM usage_array_value WHERE path = .. AND value IN (..) AND
 //! <usageDate conditions>)`, an index range scan instead of a JSON walk over every row.
-//! When nothing else is asked (only usageDate conditions beside it, sorted by usageDate), the
-//! index alone answers the count and the page (`IndexScan`).
+//! When nothing else is asked (only usageDate conditions beside it), the index alone answers
+//! the count (`IndexCount`), and, sorted by usageDate, the page too (`IndexScan`).
+//!
+//! The same probe can also be written as `EXISTS (... WHERE usage_id = usage.id ...)`, a
+//! lookup per row, for a list that walks the table in its order (newest first) and stops at
+//! the page's end: cheaper than reading every match when the value is common (`walk`).
 
 use super::compile::{push_comparison, Resolved};
 use super::sql::Sql;
 use super::{Op, SortKey};
-use crate::store::resource::IndexScan;
+use crate::store::resource::{IndexCount, IndexScan};
 use crate::store::Table;
 use sea_orm::DatabaseBackend;
 
@@ -68,7 +72,28 @@ pub(super) fn push_in<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolv
     sql.push(")");
 }
 
+/// Appends `EXISTS (SELECT 1 FROM "usage_array_value" WHERE "usage_id" = "usage"."id" AND
+/// ...)`: the primary key `(usage_id, path, value)` answers it for one row. The usageDate
+/// conditions are left to the row itself.
+pub(super) fn push_exists<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
+    sql.push(&format!(
+        "EXISTS (SELECT 1 FROM \"usage_array_value\" WHERE \"usage_array_value\".\"usage_id\" = \"{}\".\"id\" AND ",
+        T::default().table_name()
+    ));
+    push_value_match(sql, probe, resolved);
+    sql.push(")");
+}
+
 fn push_where<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
+    push_value_match(sql, probe, resolved);
+    for &d in &probe.dates {
+        sql.push(" AND ");
+        push_comparison::<T>(sql, &super::sql::Context::Document, 0, &resolved[d]);
+    }
+}
+
+/// `"path" = .. AND "value" IN (..)`.
+fn push_value_match(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
     let c = &resolved[probe.member];
     sql.push("\"path\" = ")
         .bind(c.condition.path.join("."))
@@ -80,38 +105,48 @@ fn push_where<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
         sql.bind(v.clone());
     }
     sql.push(")");
-    for &d in &probe.dates {
-        sql.push(" AND ");
-        push_comparison::<T>(sql, &super::sql::Context::Document, 0, &resolved[d]);
-    }
 }
 
-/// The index scan that answers the whole list, if the filter and sort allow it: the probe
-/// answers its condition alone, every other condition is a usageDate condition it applies
-/// (at least one, so rows without a date, which would sort differently, are excluded), and
-/// the list is sorted by usageDate only.
+/// The index count that answers the list's total, if the probe answers the whole filter: its
+/// own condition alone, every other condition a usageDate condition it applies.
+pub(super) fn index_count<T: Table>(
+    probe: &Probe,
+    resolved: &[Resolved],
+    backend: DatabaseBackend,
+) -> Option<IndexCount> {
+    let covered = probe.replaces_exists
+        && (0..resolved.len()).all(|i| i == probe.member || probe.dates.contains(&i));
+    if !covered {
+        return None;
+    }
+    let mut sql = Sql::new(backend);
+    push_where::<T>(&mut sql, probe, resolved);
+    Some(IndexCount {
+        condition: sql.into_expr(),
+        // The table's primary key is (usage id, path, value): one value, one row per usage.
+        one_row_per_resource: resolved[probe.member].values.len() == 1,
+    })
+}
+
+/// The index scan that answers the whole list, if the filter and sort allow it: the index
+/// answers the count (`index_count`), at least one usageDate condition is applied (so rows
+/// without a date, which would sort differently, are excluded), and the list is sorted by
+/// usageDate only.
 pub(super) fn index_scan<T: Table>(
     probe: &Probe,
     resolved: &[Resolved],
     sort: &[SortKey],
     backend: DatabaseBackend,
 ) -> Option<IndexScan> {
-    let covered = probe.replaces_exists
-        && !probe.dates.is_empty()
-        && (0..resolved.len()).all(|i| i == probe.member || probe.dates.contains(&i));
     let descending = match sort {
         [key] if key.path == [DATE] => key.descending,
         _ => return None,
     };
-    if !covered {
+    if probe.dates.is_empty() {
         return None;
     }
-    let mut sql = Sql::new(backend);
-    push_where::<T>(&mut sql, probe, resolved);
     Some(IndexScan {
-        condition: sql.into_expr(),
+        count: index_count::<T>(probe, resolved, backend)?,
         descending,
-        // The table's primary key is (usage id, path, value): one value, one row per usage.
-        one_row_per_resource: resolved[probe.member].values.len() == 1,
     })
 }

@@ -122,6 +122,37 @@ backend_tests! {
         assert!(listing.ids().contains(&seeded[39].id));
     }
 
+    async fn newest_first_lists_walk_or_use_the_index_with_the_same_answer(app) {
+        let seeded = seed(&app).await;
+        for filter in [
+            "relatedParty.id=p1",
+            "relatedParty.id=p2,p4",
+            "relatedParty.id=p3&status=rated",
+            "relatedParty.id=p0&relatedParty.role=user",
+            &format!("relatedParty.id=p2&{}", range(2, 4)),
+            "ratedProductUsage.productRef.id=prod-1",
+            "relatedParty.id=p9",
+        ] {
+            // Pages of 4 among 40 usages, a value on about 1 in 3: walking the table newest
+            // first reaches a page's end sooner than reading every match, so these walk.
+            let (walked, totals) = all_pages(&app, filter).await;
+            // A page of 1000 is cheaper read from the index: every match, then sorted.
+            let whole = app.list(&format!("/usage?{filter}&limit=1000")).await;
+            assert_eq!(walked, whole.ids(), "{filter}");
+            assert!(totals.iter().all(|&t| t == whole.total), "{filter}: totals {totals:?}");
+            assert_eq!(whole.total, whole.items.len() as u64, "{filter}");
+        }
+        // Both answer what was stored, newest first.
+        let newest_first: Vec<String> = seeded
+            .iter()
+            .rev()
+            .filter(|s| s.parties.iter().any(|p| p == "p1"))
+            .map(|s| s.id.clone())
+            .collect();
+        let (walked, _) = all_pages(&app, "relatedParty.id=p1").await;
+        assert_eq!(walked, newest_first);
+    }
+
     async fn index_follows_creates_patches_and_deletes(app) {
         let created = app
             .create("/usage", &json!({
