@@ -5,6 +5,7 @@ pub mod array_index;
 mod checkpoint;
 pub mod delivery;
 mod hub;
+mod idle_memory;
 mod insert;
 mod lane_connection;
 mod outbox;

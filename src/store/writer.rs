@@ -17,12 +17,12 @@
 //! only inserts go through the task, through four writers sharing the queue (many round trips
 //! become one per batch); updates and deletes run as transactions of their own, side by side.
 
-use super::checkpoint;
 use super::insert::{self, Rows};
 use super::lane_connection::LaneConnection;
 use super::tables::{indexed_array_paths, Table};
 use super::wal_sync::{self, Committed, Durability};
 use super::{array_index, outbox, StoredResource};
+use super::{checkpoint, idle_memory};
 use crate::error::Error;
 use crate::events::Event;
 use crate::resource::ResourceKind;
@@ -210,10 +210,6 @@ struct Durable {
     wal: PathBuf,
 }
 
-/// How long the SQLite writer waits for work before it gives its page cache back: an idle
-/// server keeps no 32 MiB of pages.
-const IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
-
 async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The lock is held only while waiting: the writes taken, the next idle writer waits.
@@ -222,19 +218,11 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
         None => MAX_BATCH,
     };
     loop {
-        let received = {
-            let mut queue = writes.lock().await;
-            let waited = tokio::time::timeout(IDLE_AFTER, queue.recv_many(&mut batch, limit));
-            match waited.await {
-                Ok(received) => received,
-                Err(_idle) => {
-                    if writer.durable.is_some() {
-                        shrink_memory(&writer.db).await;
-                    }
-                    queue.recv_many(&mut batch, limit).await
-                }
-            }
-        };
+        // On SQLite, an idle writer gives its memory back (`idle_memory`).
+        let release = writer.durable.as_ref().map(|_| &writer.db);
+        let mut queue = writes.lock().await;
+        let received = idle_memory::recv_many(&mut queue, &mut batch, limit, release).await;
+        drop(queue);
         if received == 0 {
             break;
         }
@@ -302,24 +290,6 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
             _ => {}
         }
     }
-}
-
-/// Frees what SQLite's connection can give back (its page cache), once the writer is idle,
-/// and hands the freed memory back to the system: SQLite allocates through the C library's
-/// malloc, which otherwise keeps it (after a load of creates, ~60 MB of an idle server's
-/// ~100 MB RSS).
-async fn shrink_memory(db: &DatabaseConnection) {
-    if let Err(e) = db.execute_unprepared("PRAGMA shrink_memory").await {
-        tracing::warn!(error = %e, "the idle writer could not release its page cache");
-        return;
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim only returns free memory of glibc's heaps to the system; it
-        // may be called from any thread at any time.
-        let _trimmed = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
-    }
-    tracing::debug!("idle: the writer's page cache is released");
 }
 
 /// A batch of inserts alone, all or nothing without a savepoint: on SQLite BEGIN, every
