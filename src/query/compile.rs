@@ -61,9 +61,10 @@ pub fn compile<T: Table>(
         .filter(|(i, _)| !probe.as_ref().is_some_and(|p| p.answers(*i)))
         .map(|(_, c)| c)
         .collect();
-    let condition = |probe_form: Option<fn(&mut Sql, &index_probe::Probe, &[Resolved])>| {
+    // The filter with the probe, if any, in the form `push_probe` writes.
+    let condition = |push_probe: fn(&mut Sql, &index_probe::Probe, &[Resolved])| {
         let mut sql = Sql::new(backend);
-        if let (Some(probe), Some(push_probe)) = (&probe, probe_form) {
+        if let Some(probe) = &probe {
             push_probe(&mut sql, probe, &resolved);
             if !rest.is_empty() {
                 sql.push(" AND ");
@@ -80,10 +81,10 @@ pub fn compile<T: Table>(
         }
     };
     Ok(Compiled {
-        condition: condition(Some(index_probe::push_in::<T>)),
+        condition: condition(index_probe::push_in::<T>),
         walk: probe
             .as_ref()
-            .map(|_| condition(Some(index_probe::push_exists::<T>))),
+            .map(|_| condition(index_probe::push_exists::<T>)),
         index_count: probe
             .as_ref()
             .and_then(|p| index_probe::index_count::<T>(p, &resolved, backend)),
