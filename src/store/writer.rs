@@ -303,7 +303,9 @@ async fn commit_inserts(
 ) -> Result<(), DbErr> {
     let db = &writer.db;
     let backend = db.get_database_backend();
-    let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r));
+    // On SQLite a failure rolls the whole batch back at once (then each goes alone below).
+    let undo = insert::Undo::Transaction;
+    let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r), undo);
     let committed = match backend {
         DatabaseBackend::Sqlite => {
             let all = one_call("BEGIN", statements, "COMMIT");
@@ -421,7 +423,7 @@ async fn try_insert<'r>(
     resources: impl Iterator<Item = &'r NewResource>,
 ) -> Result<Result<(), DbErr>, DbErr> {
     let backend = txn.get_database_backend();
-    let statements = insert_statements(backend, resources);
+    let statements = insert_statements(backend, resources, insert::Undo::Statement);
     if backend != DatabaseBackend::Sqlite {
         let savepoint = txn.begin().await?;
         for statement in statements {
@@ -456,6 +458,7 @@ async fn try_insert<'r>(
 fn insert_statements<'r>(
     backend: DatabaseBackend,
     resources: impl Iterator<Item = &'r NewResource>,
+    undo: insert::Undo,
 ) -> Vec<Statement> {
     let (mut usages, mut usage_json) = (vec![], vec![]);
     let (mut specifications, mut specification_json) = (vec![], vec![]);
@@ -488,7 +491,7 @@ fn insert_statements<'r>(
         Rows::of::<usage_array_value::Entity>(index, None),
         outbox::rows(events),
     ];
-    insert::statements(backend, tables)
+    insert::statements_undoing(backend, tables, undo)
 }
 
 /// Runs `work` in a transaction of its own (a savepoint, when `conn` is a transaction) and
