@@ -41,64 +41,8 @@ pub fn backoff(settings: &WorkerSettings, attempts: i32) -> Duration {
 
 /// The shortest time between two rounds of the worker.
 const MIN_ROUND_INTERVAL: Duration = Duration::from_millis(10);
-/// The shortest time between two dispatches of new events, unless the last one left some
-/// behind. A dispatch writes (takes its events off the pending list); on SQLite that write
-/// joins one of the writer's batches and makes it a transaction of several round trips,
-/// ~0.5 ms longer. Under a stream of creates, a dispatch every 10 ms cost ~5% of the
-/// writer's time; every 50 ms it costs a fifth of that, for at most 40 ms more before an
-/// event is handed to its subscribers.
-const DISPATCH_INTERVAL: Duration = Duration::from_millis(50);
 /// Outbox events fanned out per round at most.
 const DISPATCH_BATCH: u64 = 500;
-
-/// When the worker next dispatches new events (see `DISPATCH_INTERVAL`).
-struct DispatchPace {
-    last: Option<Instant>,
-    /// Events may be waiting: a commit woke the worker, the poll came round, or the last
-    /// dispatch found some.
-    owed: bool,
-    /// The last dispatch took a full batch: more are waiting, take them at once.
-    backlog: bool,
-}
-
-impl Default for DispatchPace {
-    fn default() -> Self {
-        // At start, whatever an earlier run left pending is owed.
-        DispatchPace {
-            last: None,
-            owed: true,
-            backlog: false,
-        }
-    }
-}
-
-impl DispatchPace {
-    /// None when nothing is owed; else how long until the pace allows a dispatch (zero: now).
-    fn wait(&self) -> Option<Duration> {
-        if !self.owed {
-            return None;
-        }
-        match self.last {
-            Some(last) if !self.backlog => Some(DISPATCH_INTERVAL.saturating_sub(last.elapsed())),
-            _ => Some(Duration::ZERO),
-        }
-    }
-
-    /// A dispatch starts. Should it fail, the next wake or poll tries again.
-    fn begin(&mut self) {
-        *self = DispatchPace {
-            last: Some(Instant::now()),
-            owed: false,
-            backlog: false,
-        };
-    }
-
-    /// The dispatch took `events`: while it finds some, more may have come since.
-    fn dispatched(&mut self, events: usize) {
-        self.owed = events > 0;
-        self.backlog = events as u64 >= DISPATCH_BATCH;
-    }
-}
 
 pub struct Worker {
     store: Store,
@@ -125,7 +69,6 @@ impl Worker {
         let worker = Arc::new(self);
         let mut in_flight: JoinSet<Result<(), crate::error::Error>> = JoinSet::new();
         let mut last_round: Option<Instant> = None;
-        let mut pace = DispatchPace::default();
         loop {
             // Every commit wakes the worker: under a stream of commits, rounds are spaced so
             // that each dispatches many events instead of queueing a write per commit.
@@ -134,7 +77,7 @@ impl Worker {
                 tokio::time::sleep(wait).await;
             }
             last_round = Some(Instant::now());
-            let busy = match worker.round(&mut in_flight, &mut pace).await {
+            let busy = match worker.round(&mut in_flight).await {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::warn!(error = %e, "event delivery round failed; retrying");
@@ -145,20 +88,15 @@ impl Worker {
                 break;
             }
             if busy {
-                // Commits may have come meanwhile (their wake-up is taken below, later).
-                pace.owed = true;
                 continue;
             }
-            // Events held back by the pace are dispatched when it allows, woken or not.
-            let held_back = pace.wait();
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = wake.notified() => pace.owed = true,
-                _ = tokio::time::sleep(held_back.unwrap_or_default()), if held_back.is_some() => {}
+                _ = wake.notified() => {}
                 Some(finished) = in_flight.join_next(), if !in_flight.is_empty() => {
                     log_failure(finished);
                 }
-                _ = tokio::time::sleep(worker.settings.poll) => pace.owed = true,
+                _ = tokio::time::sleep(worker.settings.poll) => {}
             }
         }
         // Let deliveries in progress record their outcome; the rest stays queued.
@@ -172,17 +110,11 @@ impl Worker {
     async fn round(
         self: &Arc<Self>,
         in_flight: &mut JoinSet<Result<(), crate::error::Error>>,
-        pace: &mut DispatchPace,
     ) -> Result<bool, crate::error::Error> {
         while let Some(finished) = in_flight.try_join_next() {
             log_failure(finished);
         }
-        let mut dispatched = 0;
-        if pace.wait() == Some(Duration::ZERO) {
-            pace.begin();
-            dispatched = self.store.dispatch_events(DISPATCH_BATCH).await?;
-            pace.dispatched(dispatched);
-        }
+        let dispatched = self.store.dispatch_events(DISPATCH_BATCH).await?;
         let free = self
             .settings
             .concurrency
