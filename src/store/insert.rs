@@ -157,7 +157,8 @@ impl Sql {
         }
     }
 
-    /// `INSERT INTO table (columns) VALUES ...` of `rows` of `table`.
+    /// `INSERT INTO table (columns) VALUES ...` of `rows` of `table` (`INSERT OR ROLLBACK` on
+    /// SQLite when the whole transaction is to be undone, see `Undo`).
     fn insert(&mut self, table: &Rows, rows: Vec<Value>) {
         self.insert_into(&table.table);
         self.text.push_str(" (");
