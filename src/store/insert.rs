@@ -107,7 +107,7 @@ impl Rows {
 }
 
 /// What a failing INSERT undoes on SQLite.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 pub enum Undo {
     /// The statement (SQLite's default), so the transaction can go on: SQLite keeps a
     /// statement journal, a copy of every page the statement changes, to undo it with.
