@@ -18,9 +18,10 @@ pub struct Model {
     pub resource_type: String,
     pub resource_id: String,
     pub event_time: DateTimeUtc,
-    /// The whole event as it is POSTed to listeners.
-    #[sea_orm(column_type = "JsonBinary")]
-    pub payload: Json,
+    /// The whole event as it is POSTed to listeners: JSON text, kept as written (not `jsonb`;
+    /// nothing queries inside it).
+    #[sea_orm(column_type = "Text")]
+    pub payload: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

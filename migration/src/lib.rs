@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_tables;
 mod m20261125_000002_usage_array_value;
 mod m20261130_000003_event_pending;
+mod m20261201_000004_event_payload_text;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_usage_array_value::Migration),
             Box::new(m20261130_000003_event_pending::Migration),
+            Box::new(m20261201_000004_event_payload_text::Migration),
         ]
     }
 }

@@ -2,7 +2,6 @@
 //! redirects to other hosts, only a little of the answer read, and an optional host allow-list.
 
 use crate::store::delivery::Attempt;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// How much of a callback's answer is read before the connection is dropped.
@@ -69,8 +68,9 @@ impl CallbackClient {
     }
 
     /// POSTs one event to the subscriber's listener for its type, as TMF APIs v4 do:
-    /// `{callback}/listener/usageCreateEvent`. Any 2xx is a success.
-    pub async fn deliver(&self, callback: &str, event_type: &str, event: &Value) -> Attempt {
+    /// `{callback}/listener/usageCreateEvent`, the event's JSON text as the body. Any 2xx is a
+    /// success.
+    pub async fn deliver(&self, callback: &str, event_type: &str, event: &str) -> Attempt {
         let started = Instant::now();
         let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
         if let Err(error) = self.check(callback) {
@@ -90,7 +90,12 @@ impl CallbackClient {
                 }
             }
         };
-        match self.client.post(url).json(event).send().await {
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(event.to_string());
+        match request.send().await {
             Ok(mut response) => {
                 let status = response.status().as_u16();
                 // Read (and drop) at most a little of the answer, so the connection can be

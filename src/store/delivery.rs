@@ -25,7 +25,8 @@ pub const DEAD: &str = "dead";
 pub struct Leased {
     pub delivery: delivery::Model,
     pub callback: String,
-    pub payload: Value,
+    /// The event as JSON text, sent as it is.
+    pub payload: String,
 }
 
 /// What one attempt came to.
@@ -189,7 +190,7 @@ impl Store {
                 continue;
             };
             let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
-            let payloads: std::collections::HashMap<i64, Value> = event_outbox::Entity::find()
+            let payloads: std::collections::HashMap<i64, String> = event_outbox::Entity::find()
                 .filter(event_outbox::Column::Seq.is_in(seqs))
                 .all(self.db())
                 .await?
@@ -353,9 +354,12 @@ fn deliveries(
     let now = Utc::now();
     let mut rows = Vec::new();
     for event in events {
+        // The payload is our own JSON; one that does not parse (never expected) matches no
+        // query, so it is not sent rather than sent to everyone.
+        let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
         for (subscription, query) in subscriptions {
             if subscription.created_at > event.event_time
-                || !query.as_ref().is_some_and(|q| q.matches(&event.payload))
+                || !query.as_ref().is_some_and(|q| q.matches(&payload))
             {
                 continue;
             }

@@ -332,7 +332,7 @@ fn postgres_statement(group: Vec<Chunk>) -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use entity::{event_outbox, event_pending, usage_array_value};
+    use entity::{event_outbox, event_pending, usage, usage_array_value};
     use sea_orm::ActiveValue::{NotSet, Set};
 
     fn index_rows(n: usize) -> Rows {
@@ -356,11 +356,49 @@ mod tests {
                 resource_type: Set("usage".into()),
                 resource_id: Set(format!("u{i}")),
                 event_time: Set(chrono::Utc::now()),
-                payload: NotSet,
+                payload: Set(format!(r#"{{"n":{i}}}"#)),
             })
             .collect();
-        let payloads = (0..n).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
-        Rows::of::<event_outbox::Entity>(models, Some((event_outbox::Column::Payload, payloads)))
+        Rows::of::<event_outbox::Entity>(models, None)
+    }
+
+    /// Usages whose document is bound as the JSON text given.
+    fn usage_rows(n: usize) -> Rows {
+        let now = chrono::Utc::now();
+        let models = (0..n)
+            .map(|i| usage::ActiveModel {
+                id: Set(format!("u{i}")),
+                revision: Set(1),
+                created_at: Set(now),
+                usage_date: Set(None),
+                usage_type: Set(None),
+                status: Set(None),
+                description: Set(None),
+                usage_specification_id: Set(None),
+                at_type: Set(None),
+                document: NotSet,
+            })
+            .collect();
+        let documents = (0..n).map(|i| format!(r#"{{"id":"u{i}"}}"#)).collect();
+        Rows::of::<usage::Entity>(models, Some((usage::Column::Document, documents)))
+    }
+
+    #[test]
+    fn a_json_column_is_bound_as_text_and_cast_on_postgres() {
+        let statements = statements(DatabaseBackend::Postgres, vec![usage_rows(2)]);
+        let sql = &statements[0].sql;
+        // 10 columns a row, the document last.
+        assert!(sql.ends_with("$19, CAST($20 AS jsonb))"), "{sql}");
+        let statements = statements_undoing(
+            DatabaseBackend::Sqlite,
+            vec![usage_rows(2)],
+            Undo::Statement,
+        );
+        assert!(
+            statements[0].sql.ends_with("?, ?)"),
+            "{}",
+            statements[0].sql
+        );
     }
 
     #[test]
@@ -374,8 +412,8 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains(r#") INSERT INTO "event_outbox" ("#), "{sql}");
-        // 2 rows of 4 columns, then 1 of 6 (seq is left to the database), the payload last.
-        assert!(sql.ends_with("$13, CAST($14 AS jsonb))"), "{sql}");
+        // 2 rows of 4 columns, then 1 of 6 (seq is left to the database); the payload is text.
+        assert!(sql.ends_with("$13, $14)"), "{sql}");
         let values = statements[0].values.as_ref().map_or(0, |v| v.0.len());
         assert_eq!(values, 14);
     }
@@ -394,7 +432,7 @@ mod tests {
         );
         assert!(
             sql.ends_with(
-                r#"CAST($16 AS jsonb)) RETURNING "seq") INSERT INTO "event_pending" ("seq") SELECT "seq" FROM i1"#
+                r#"$16) RETURNING "seq") INSERT INTO "event_pending" ("seq") SELECT "seq" FROM i1"#
             ),
             "{sql}"
         );

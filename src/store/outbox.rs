@@ -18,24 +18,22 @@ pub async fn insert<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<(), 
     Ok(())
 }
 
-/// The outbox rows of `events`, in order (their `seq` is given at insert), each payload bound
-/// as its text; each row's `seq` also goes into `event_pending`, for the dispatcher.
+/// The outbox rows of `events`, in order (their `seq` is given at insert), each payload the
+/// text it was serialised to; each row's `seq` also goes into `event_pending`, for the
+/// dispatcher.
 pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
-    let (models, payloads) = events
+    let models = events
         .into_iter()
-        .map(|e| {
-            let model = event_outbox::ActiveModel {
-                seq: NotSet,
-                id: Set(e.id.clone()),
-                event_type: Set(e.event_type.clone()),
-                resource_type: Set(e.kind.name().to_string()),
-                resource_id: Set(e.resource_id.clone()),
-                event_time: Set(e.time),
-                payload: NotSet,
-            };
-            (model, e.payload.clone())
+        .map(|e| event_outbox::ActiveModel {
+            seq: NotSet,
+            id: Set(e.id.clone()),
+            event_type: Set(e.event_type.clone()),
+            resource_type: Set(e.kind.name().to_string()),
+            resource_id: Set(e.resource_id.clone()),
+            event_time: Set(e.time),
+            payload: Set(e.payload.clone()),
         })
-        .unzip();
-    Rows::of::<event_outbox::Entity>(models, Some((event_outbox::Column::Payload, payloads)))
+        .collect();
+    Rows::of::<event_outbox::Entity>(models, None)
         .recording_keys_in::<event_pending::Entity>(event_outbox::Column::Seq)
 }

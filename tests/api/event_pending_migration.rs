@@ -1,28 +1,40 @@
 //! The migration that moved "not yet dispatched" from a flag on the outbox row to the
 //! `event_pending` table: an event an older version had written but not dispatched is still
 //! delivered after the upgrade, and one it had dispatched is not delivered again; undone,
-//! the flag says again which events are still to be dispatched.
+//! the flag says again which events are still to be dispatched. Also the later move of the
+//! outbox payload from `jsonb` to text (and back), which must keep every payload.
 
 use crate::helpers::{older_schema, Backend, ScratchDatabase, TestApp};
 use crate::listener_server::TestListener;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Writes a `UsageCreateEvent` of `usage` to the outbox as it stands, seq given by the database.
+/// Writes a `UsageCreateEvent` of `usage` to the outbox of an older schema (its payload still
+/// `jsonb` on PostgreSQL), seq given by the database.
 async fn insert_event(db: &DatabaseConnection, event: &str, usage: &str, payload: Value) {
-    entity::event_outbox::Entity::insert(entity::event_outbox::ActiveModel {
-        id: Set(event.into()),
-        event_type: Set("UsageCreateEvent".into()),
-        resource_type: Set("usage".into()),
-        resource_id: Set(usage.into()),
-        event_time: Set(chrono::Utc::now()),
-        payload: Set(payload),
-        ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await
-    .expect("an outbox event");
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO event_outbox (id, event_type, resource_type, resource_id, event_time, payload) \
+             VALUES ($1, 'UsageCreateEvent', 'usage', $2, $3, CAST($4 AS jsonb))"
+        }
+        _ => {
+            "INSERT INTO event_outbox (id, event_type, resource_type, resource_id, event_time, payload) \
+             VALUES (?, 'UsageCreateEvent', 'usage', ?, ?, ?)"
+        }
+    };
+    let values = [
+        event.into(),
+        usage.into(),
+        chrono::Utc::now().into(),
+        payload.to_string().into(),
+    ];
+    db.execute(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .expect("an outbox event");
 }
 
 async fn undispatched_events_of_an_older_version_are_delivered_once(backend: Backend) {
@@ -119,4 +131,56 @@ async fn sqlite_undone_the_flag_is_back() {
 #[tokio::test]
 async fn postgres_undone_the_flag_is_back() {
     undone_the_flag_is_back(Backend::Postgres).await;
+}
+
+/// The payloads an older version stored (`jsonb` on PostgreSQL) read back as the same JSON
+/// after the outbox moved to text, and again once that is undone.
+async fn payloads_survive_the_move_to_text(backend: Backend) {
+    let Some(database) = ScratchDatabase::create(backend).await else {
+        return;
+    };
+    let db = older_schema(&database.url, 3).await;
+    let payload =
+        json!({"eventId": "ev-1", "event": {"usage": {"id": "u-1", "b": 1, "a": [true]}}});
+    insert_event(&db, "ev-1", "u-1", payload.clone()).await;
+    let read = |db: DatabaseConnection| async move {
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT CAST(payload AS TEXT) AS payload FROM event_outbox WHERE id = 'ev-1'",
+            ))
+            .await
+            .expect("the event")
+            .expect("one row");
+        let text: String = row.try_get("", "payload").expect("text");
+        (db, serde_json::from_str::<Value>(&text).expect("JSON"))
+    };
+    <migration::Migrator as migration::MigratorTrait>::up(&db, None)
+        .await
+        .expect("migrated");
+    let stored = entity::event_outbox::Entity::find()
+        .one(&db)
+        .await
+        .expect("the entity reads text")
+        .expect("the event");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored.payload).expect("JSON"),
+        payload
+    );
+    <migration::Migrator as migration::MigratorTrait>::down(&db, Some(1))
+        .await
+        .expect("the move undone");
+    let (db, undone) = read(db).await;
+    assert_eq!(undone, payload);
+    db.close().await.expect("closed");
+}
+
+#[tokio::test]
+async fn sqlite_payloads_survive_the_move_to_text() {
+    payloads_survive_the_move_to_text(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_payloads_survive_the_move_to_text() {
+    payloads_survive_the_move_to_text(Backend::Postgres).await;
 }
