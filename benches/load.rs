@@ -15,7 +15,8 @@
 //! `cargo bench --bench load`; `BENCH_BACKENDS=sqlite,postgres` (PostgreSQL is skipped when
 //! unreachable), `BENCH_SECONDS=10` per operation (after a 1 s warm-up), `BENCH_CONNECTIONS=32`,
 //! `BENCH_ROUNDS=1`: rounds per program, alternating tmf635 and the baseline; each operation's
-//! figures are those of its median round (runs here swing by 15% from one minute to the next).
+//! figures are those of its median round, its ratio the median of the rounds' ratios (runs
+//! here swing by 15% from one minute to the next).
 
 mod common;
 mod process;
@@ -362,6 +363,23 @@ fn median(rounds: &[Measured], i: usize) -> (Option<Figures>, Option<(f64, f64)>
     }
 }
 
+/// Operation `i`'s throughput ratio (tmf635 / baseline) of each round, ascending. A round's
+/// two runs follow each other, so a slow spell of the machine weighs on both sides of its
+/// ratio; comparing each program's median round instead can pair a slow run of one with a
+/// fast run of the other.
+fn round_ratios(ours: &[Measured], theirs: &[Measured], i: usize) -> Vec<f64> {
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(theirs)
+        .filter_map(|(o, t)| match (o.operations[i], t.operations[i]) {
+            (Some(o), Some(t)) if t.0 > 0.0 => Some(o.0 / t.0),
+            _ => None,
+        })
+        .collect();
+    ratios.sort_by(|a, b| a.total_cmp(b));
+    ratios
+}
+
 fn cells(figures: Option<Figures>) -> String {
     match figures {
         Some((0.0, _, _, errors)) => format!("0 | - | {errors}"),
@@ -385,7 +403,7 @@ async fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     let mut load_table = vec![
-        "| backend | operation | tmf635 req/s | p50 / p99 ms | errors | baseline req/s | p50 / p99 ms | errors | ratio (tmf635/baseline req/s) |".to_string(),
+        "| backend | operation | tmf635 req/s | p50 / p99 ms | errors | baseline req/s | p50 / p99 ms | errors | ratio (tmf635/baseline req/s): median of rounds (each round) |".to_string(),
         "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     let mut cpu_table = vec![
@@ -412,9 +430,14 @@ async fn main() {
         for (i, (_, label)) in OPERATIONS.iter().enumerate() {
             let (mine, mine_cpu) = median(&ours, i);
             let (theirs_op, theirs_cpu) = median(&theirs, i);
-            let ratio = match (mine, theirs_op) {
-                (Some(m), Some(t)) if t.0 > 0.0 => format!("{:.2}", m.0 / t.0),
-                _ => "-".into(),
+            let ratios = round_ratios(&ours, &theirs, i);
+            let ratio = match ratios.get(ratios.len() / 2) {
+                Some(median) if ratios.len() > 1 => {
+                    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+                    format!("{median:.2} ({})", each.join(", "))
+                }
+                Some(only) => format!("{only:.2}"),
+                None => "-".into(),
             };
             load_table.push(format!(
                 "| {backend} | {label} | {} | {} | {ratio} |",
@@ -449,7 +472,7 @@ async fn main() {
         }
     }
     println!(
-        "{cores} cores (available_parallelism), {connections} connections, {seconds} s per operation after a 1 s warm-up, {rounds} round(s) per program (the median round of each operation is shown; start and RSS are the first round's); load generator and server share the cores.\n"
+        "{cores} cores (available_parallelism), {connections} connections, {seconds} s per operation after a 1 s warm-up, {rounds} round(s) per program (each program's median round of each operation is shown; the ratio is the median of the rounds' ratios, a round being one run of each program, back to back; start and RSS are the first round's); load generator and server share the cores.\n"
     );
     println!("{}\n", load_table.join("\n"));
     println!("{}\n", cpu_table.join("\n"));
