@@ -70,7 +70,7 @@ impl CallbackClient {
     /// POSTs one event to the subscriber's listener for its type, as TMF APIs v4 do:
     /// `{callback}/listener/usageCreateEvent`, the event's JSON text as the body. Any 2xx is a
     /// success.
-    pub async fn deliver(&self, callback: &str, event_type: &str, event: &str) -> Attempt {
+    pub async fn deliver(&self, callback: &str, event_type: &str, event: String) -> Attempt {
         let started = Instant::now();
         let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
         if let Err(error) = self.check(callback) {
@@ -94,7 +94,7 @@ impl CallbackClient {
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(event.to_string());
+            .body(event);
         match request.send().await {
             Ok(mut response) => {
                 let status = response.status().as_u16();

@@ -152,7 +152,7 @@ impl Worker {
             }
             let attempt = self
                 .client
-                .deliver(&lease.callback, &lease.delivery.event_type, &lease.payload)
+                .deliver(&lease.callback, &lease.delivery.event_type, lease.payload)
                 .await;
             let attempts = lease.delivery.attempts + 1;
             let retry_at = (attempts < self.settings.max_attempts).then(|| {

@@ -1,9 +1,10 @@
 //! Multi-row INSERTs written out by hand for the writer's batches.
 //!
-//! The scalar columns come from active models; a table's JSON column (a resource's document,
-//! an event's payload) is bound as the text the caller serialised once, cast to `jsonb` on
-//! PostgreSQL. The query builder would deep-copy every document to collect its parameters and
-//! serialise it again to bind it; under POST load that was a fifth of the server's CPU.
+//! The scalar columns come from active models; a table's JSON column (a resource's document)
+//! is bound as the text the caller serialised once, cast to `jsonb` on PostgreSQL. The query
+//! builder would deep-copy every document to collect its parameters and serialise it again to
+//! bind it; under POST load that was a fifth of the server's CPU. (An event's payload is plain
+//! text, bound like any string.)
 //!
 //! On PostgreSQL the INSERTs of a batch go into one statement (`WITH a AS (INSERT ..), b AS
 //! (INSERT ..) INSERT ..`): one round trip, atomic on its own, no BEGIN and COMMIT around it.
