@@ -143,18 +143,6 @@ async fn payloads_survive_the_move_to_text(backend: Backend) {
     let payload =
         json!({"eventId": "ev-1", "event": {"usage": {"id": "u-1", "b": 1, "a": [true]}}});
     insert_event(&db, "ev-1", "u-1", payload.clone()).await;
-    let read = |db: DatabaseConnection| async move {
-        let row = db
-            .query_one(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT CAST(payload AS TEXT) AS payload FROM event_outbox WHERE id = 'ev-1'",
-            ))
-            .await
-            .expect("the event")
-            .expect("one row");
-        let text: String = row.try_get("", "payload").expect("text");
-        (db, serde_json::from_str::<Value>(&text).expect("JSON"))
-    };
     <migration::Migrator as migration::MigratorTrait>::up(&db, None)
         .await
         .expect("migrated");
@@ -170,8 +158,19 @@ async fn payloads_survive_the_move_to_text(backend: Backend) {
     <migration::Migrator as migration::MigratorTrait>::down(&db, Some(1))
         .await
         .expect("the move undone");
-    let (db, undone) = read(db).await;
-    assert_eq!(undone, payload);
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(payload AS TEXT) AS payload FROM event_outbox WHERE id = 'ev-1'",
+        ))
+        .await
+        .expect("the event")
+        .expect("one row");
+    let undone: String = row.try_get("", "payload").expect("text");
+    assert_eq!(
+        serde_json::from_str::<Value>(&undone).expect("JSON"),
+        payload
+    );
     db.close().await.expect("closed");
 }
 
