@@ -180,6 +180,37 @@ backend_tests! {
         );
     }
 
+    async fn href_follows_the_address_each_read_came_to(app) {
+        let created = app.create("/usage", &voice_usage()).await;
+        let id = id_of(&created);
+        let as_stored = app.href("usage", &id);
+        let over_https = as_stored.replacen("http://", "https://", 1);
+        let read_over_https = |path: String| {
+            let request = app.client.get(app.url(&path));
+            async move {
+                let response = request
+                    .header("x-forwarded-proto", "https")
+                    .send()
+                    .await
+                    .expect("answered");
+                assert_eq!(response.status(), StatusCode::OK);
+                json_body(response).await
+            }
+        };
+        let read = read_over_https(format!("/usage/{id}")).await;
+        assert_eq!(read["href"], over_https.as_str());
+        assert_eq!(read["id"], id.as_str());
+        let listed = read_over_https(format!("/usage?id={id}")).await;
+        assert_eq!(listed[0]["href"], over_https.as_str());
+        // The rest of the document is the same either way, and plain reads keep the stored href.
+        let plain = app.read(&format!("/usage/{id}")).await;
+        assert_eq!(plain["href"], as_stored.as_str());
+        let mut expected = plain.clone();
+        expected["href"] = json!(over_https);
+        assert_eq!(read, expected);
+        assert_eq!(keys_of(&read), keys_of(&plain));
+    }
+
     async fn list_answers_every_usage_with_both_count_headers(app) {
         let ids = create_all(
             &app,
