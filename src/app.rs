@@ -107,7 +107,8 @@ async fn limit_body<E: Endpoint>(
         )
     };
     // PostgreSQL cannot compare text holding NUL: such an id can name nothing.
-    if request.uri().path().to_ascii_lowercase().contains("%00") {
+    let path = request.uri().path().as_bytes();
+    if path.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
         return Err(poem::Error::from_string(
             "the path may not contain the NUL character",
             StatusCode::BAD_REQUEST,
