@@ -9,6 +9,7 @@ mod idle_memory;
 mod insert;
 mod lane_connection;
 mod outbox;
+mod reader;
 mod received_event;
 pub mod resource;
 mod tables;
@@ -40,6 +41,8 @@ pub struct Store {
     backend: DatabaseBackend,
     /// SQLite: how far the writer's batches are synced, for reads to wait on (`settled`).
     durability: Option<Arc<wal_sync::Durability>>,
+    /// Connections of their own for reads by id (see `reader`).
+    readers: Arc<reader::ByIdReaders>,
 }
 
 impl Store {
@@ -75,6 +78,7 @@ impl Store {
             .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
+            readers: Arc::new(reader::ByIdReaders::new(&db)),
             db,
             changes,
             group_commit,

@@ -10,8 +10,8 @@ use crate::events;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TryGetableMany,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RuntimeErr, Statement,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -134,13 +134,14 @@ impl Store {
     where
         T: Table,
     {
-        let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
-        let row = self.db().query_one(statement).await?;
+        let (sql, values) = rendered_by_id::<T>(self.backend(), href_prefix, id);
+        let row = self
+            .readers
+            .fetch(&sql, &values)
+            .await
+            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)))?;
         self.settled().await;
-        row.map(|row| <(String, i64, String)>::try_get_many_by_index(&row))
-            .transpose()
-            .map_err(|e| Error::Internal(format!("reading a {}: {e:?}", T::KIND.name())))?
-            .map(|(id, revision, json)| Rendered { id, revision, json })
+        row.map(|(id, revision, json)| Rendered { id, revision, json })
             .ok_or_else(|| Error::NotFound {
                 resource: T::KIND.name(),
                 id: id.to_string(),

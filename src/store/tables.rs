@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    DatabaseBackend, EntityTrait, FromQueryResult, IntoActiveModel, Statement,
+    DatabaseBackend, EntityTrait, FromQueryResult, IntoActiveModel,
 };
 use serde_json::{Map, Value};
 
@@ -55,7 +55,7 @@ pub(super) fn rendered_document<T: Table>(
     href_prefix: &str,
 ) -> SimpleExpr {
     let (sql, values) = rendered_sql::<T>(backend, href_prefix);
-    Expr::cust_with_values(sql, values)
+    Expr::cust_with_values(sql, values.into_iter().map(sea_orm::Value::from))
 }
 
 /// A JSON document bound as its text, cast to `jsonb` on PostgreSQL: the query builder would
@@ -77,36 +77,31 @@ fn placeholder(backend: DatabaseBackend, n: usize) -> String {
 }
 
 /// `SELECT id, revision, <rendered document> FROM <table> WHERE id = <id>`, written out (it is
-/// the most frequent query, and its text never changes); binds the href prefix, then the id.
+/// the most frequent query, and its text never changes), and the texts it binds in order: the
+/// href prefix, then the id.
 pub(super) fn rendered_by_id<T: Table>(
     backend: DatabaseBackend,
     href_prefix: &str,
     id: &str,
-) -> Statement {
+) -> (String, Vec<String>) {
     let table = T::default().table_name().to_string();
     let (rendered, mut values) = rendered_sql::<T>(backend, href_prefix);
-    values.push(id.into());
+    values.push(id.to_string());
     let id_placeholder = placeholder(backend, values.len());
-    Statement::from_sql_and_values(
-        backend,
-        format!(
-            r#"SELECT "{table}"."id", "{table}"."revision", {rendered} FROM "{table}" WHERE "{table}"."id" = {id_placeholder}"#
-        ),
-        values,
-    )
+    let sql = format!(
+        r#"SELECT "{table}"."id", "{table}"."revision", {rendered} FROM "{table}" WHERE "{table}"."id" = {id_placeholder}"#
+    );
+    (sql, values)
 }
 
-/// The rendering expression and the values it binds (placeholders numbered from 1).
+/// The rendering expression and the texts it binds (placeholders numbered from 1).
 ///
 /// On SQLite a stored document usually starts `{"id":"<id>","href":"<href>",` with the href
 /// this read would give it (the server writes both first, with the same prefix), and is then
 /// answered as stored: re-rendering it (`json_set`) parses and prints the whole document, about
 /// a tenth of a read's work. The shortcut is taken only for a prefix JSON prints as it is (no
 /// quote, backslash or control character), so the comparison of texts is exact.
-fn rendered_sql<T: Table>(
-    backend: DatabaseBackend,
-    href_prefix: &str,
-) -> (String, Vec<sea_orm::Value>) {
+fn rendered_sql<T: Table>(backend: DatabaseBackend, href_prefix: &str) -> (String, Vec<String>) {
     let table = T::default().table_name().to_string();
     let id = format!(r#""{table}"."id""#);
     let document = format!(r#""{table}"."document""#);
@@ -115,20 +110,20 @@ fn rendered_sql<T: Table>(
             format!(
                 r#"CAST(jsonb_set({document}, '{{href}}', to_jsonb(CAST($1 AS text) || {id})) AS text)"#
             ),
-            vec![href_prefix.into()],
+            vec![href_prefix.to_string()],
         ),
         _ => {
             let render = format!(r#"json_set({document}, '$.href', ? || {id})"#);
             let printed_as_is =
                 !href_prefix.contains(['"', '\\']) && !href_prefix.contains(char::is_control);
             if !printed_as_is {
-                return (render, vec![href_prefix.into()]);
+                return (render, vec![href_prefix.to_string()]);
             }
             (
                 format!(
                     r#"CASE WHEN instr({document}, '{{"id":"' || {id} || '","href":"' || ? || {id} || '",') = 1 THEN {document} ELSE {render} END"#
                 ),
-                vec![href_prefix.into(), href_prefix.into()],
+                vec![href_prefix.to_string(), href_prefix.to_string()],
             )
         }
     }

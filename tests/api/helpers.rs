@@ -109,6 +109,20 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// Ends every session the server has open on its PostgreSQL database, as a restart of
+    /// the database would; nothing on SQLite.
+    pub async fn end_database_sessions(&self) {
+        if let Database::Postgres { admin_url, name } = &self.database.database {
+            let sql = format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            );
+            postgres_admin(admin_url, &sql)
+                .await
+                .expect("the sessions are ended");
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))

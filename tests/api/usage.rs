@@ -211,6 +211,18 @@ backend_tests! {
         assert_eq!(keys_of(&read), keys_of(&plain));
     }
 
+    async fn reads_by_id_go_on_after_the_database_ends_its_sessions(app) {
+        let created = app.create("/usage", &voice_usage()).await;
+        let id = id_of(&created);
+        let path = format!("/usage/{id}");
+        // Several reads at once, so several connections are kept for reads.
+        join_all((0..8).map(|_| app.read(&path))).await;
+        app.end_database_sessions().await;
+        for _ in 0..3 {
+            assert_eq!(app.read(&path).await, created);
+        }
+    }
+
     async fn list_answers_every_usage_with_both_count_headers(app) {
         let ids = create_all(
             &app,
