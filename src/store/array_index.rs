@@ -45,6 +45,13 @@ pub fn rows(paths: &[&str], id: &str, document: &Map<String, Value>) -> Vec<row:
         .collect()
 }
 
+/// Whether a change of a resource from `old` to `new` changes its rows.
+pub(super) fn changes<T: Table>(old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
+    let paths = T::INDEXED_ARRAY_PATHS;
+    let key = |d: &Map<String, Value>| (values(paths, d), instant(d, "usageDate"));
+    !paths.is_empty() && key(old) != key(new)
+}
+
 /// Brings the rows of resource `id` from `old` to `new` (None: absent). Writes nothing when
 /// neither the indexed values nor the date changed (a status PATCH costs no index write).
 pub(super) async fn write<T: Table>(

@@ -2,6 +2,7 @@
 //! resource writes its events to the outbox in the same transaction.
 
 pub mod array_index;
+mod by_id;
 mod checkpoint;
 pub mod delivery;
 mod hub;
@@ -9,7 +10,6 @@ mod idle_memory;
 mod insert;
 mod lane_connection;
 mod outbox;
-mod reader;
 mod received_event;
 pub mod resource;
 mod tables;
@@ -42,7 +42,7 @@ pub struct Store {
     /// SQLite: how far the writer's batches are synced, for reads to wait on (`settled`).
     durability: Option<Arc<wal_sync::Durability>>,
     /// Connections of their own for reads by id (see `reader`).
-    readers: Arc<reader::ByIdReaders>,
+    by_id: Arc<by_id::ByIdConnections>,
 }
 
 impl Store {
@@ -78,7 +78,7 @@ impl Store {
             .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
-            readers: Arc::new(reader::ByIdReaders::new(&db)),
+            by_id: Arc::new(by_id::ByIdConnections::new(&db)),
             db,
             changes,
             group_commit,

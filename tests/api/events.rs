@@ -576,6 +576,29 @@ mod delivery {
             listener.assert_quiet(&under("both"), 3, Duration::from_millis(300)).await;
         }
 
+        async fn racing_patches_announce_each_applied_change_once(app) {
+            let listener = TestListener::start().await;
+            subscribe(&app, &listener, "races", None).await;
+            let created = app.create("/usage", &voice_usage()).await;
+            let path = format!("/usage/{}", id_of(&created));
+            // The writers read the same revision at once, so most lose a race and retry on a
+            // fresh read; an attempt that lost must announce nothing.
+            let patches: Vec<Value> = (0..8).map(|i| json!({format!("extension{i}"): i})).collect();
+            let answers =
+                crate::helpers::join_all(patches.iter().map(|p| app.patch(&path, p))).await;
+            let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
+            assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+            let received = listener.wait_for_count(&under("races"), 9).await;
+            let fields: BTreeSet<String> = received
+                .iter()
+                .filter(|r| r.event_type() == "UsageAttributeValueChangeEvent")
+                .map(|r| r.body["fieldPath"].as_str().unwrap_or_default().to_string())
+                .collect();
+            let expected: BTreeSet<String> = (0..8).map(|i| format!("extension{i}")).collect();
+            assert_eq!(fields, expected, "one event per applied change: {:?}", summary(&received));
+            listener.assert_quiet(&under("races"), 9, Duration::from_millis(300)).await;
+        }
+
         async fn a_callback_with_a_trailing_slash_gets_one_slash(app) {
             let listener = TestListener::start().await;
             app.create("/hub", &json!({"callback": listener.url("/slash/")})).await;

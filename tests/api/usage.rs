@@ -223,6 +223,18 @@ backend_tests! {
         }
     }
 
+    async fn updates_go_on_after_the_database_ends_its_sessions(app) {
+        let created = app.create("/usage", &voice_usage()).await;
+        let path = format!("/usage/{}", id_of(&created));
+        join_all((0..8).map(|_| app.read(&path))).await;
+        app.end_database_sessions().await;
+        for status in ["rated", "billed"] {
+            let patched = app.patch_ok(&path, &json!({"status": status})).await;
+            assert_eq!(patched["status"], status);
+        }
+        assert_eq!(app.read(&path).await["status"], "billed");
+    }
+
     async fn list_answers_every_usage_with_both_count_headers(app) {
         let ids = create_all(
             &app,
