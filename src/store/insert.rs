@@ -8,6 +8,8 @@
 //!
 //! On PostgreSQL the INSERTs of a batch go into one statement (`WITH a AS (INSERT ..), b AS
 //! (INSERT ..) INSERT ..`): one round trip, atomic on its own, no BEGIN and COMMIT around it.
+//! An update and its events are one statement too, the INSERTs depending on the UPDATE
+//! (`postgres_guarded`).
 //!
 //! A table's rows can also record the key the database gives each of them in a second table
 //! (an outbox event's `seq` in `event_pending`): on PostgreSQL from the INSERT's `RETURNING`,

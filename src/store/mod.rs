@@ -41,7 +41,7 @@ pub struct Store {
     backend: DatabaseBackend,
     /// SQLite: how far the writer's batches are synced, for reads to wait on (`settled`).
     durability: Option<Arc<wal_sync::Durability>>,
-    /// Connections of their own for reads by id (see `reader`).
+    /// Connections of their own for statements on one resource by id (see `by_id`).
     by_id: Arc<by_id::ByIdConnections>,
 }
 
