@@ -6,6 +6,7 @@
 
 use super::tables::instant;
 use super::Table;
+use chrono::{DateTime, Utc};
 use entity::usage_array_value as row;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
@@ -45,11 +46,17 @@ pub fn rows(paths: &[&str], id: &str, document: &Map<String, Value>) -> Vec<row:
         .collect()
 }
 
+/// What a document's rows are made of: its indexed values and its date.
+type Key = (BTreeSet<(String, String)>, Option<DateTime<Utc>>);
+
+fn key(paths: &[&str], document: &Map<String, Value>) -> Key {
+    (values(paths, document), instant(document, "usageDate"))
+}
+
 /// Whether a change of a resource from `old` to `new` changes its rows.
 pub(super) fn changes<T: Table>(old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
     let paths = T::INDEXED_ARRAY_PATHS;
-    let key = |d: &Map<String, Value>| (values(paths, d), instant(d, "usageDate"));
-    !paths.is_empty() && key(old) != key(new)
+    !paths.is_empty() && key(paths, old) != key(paths, new)
 }
 
 /// Brings the rows of resource `id` from `old` to `new` (None: absent). Writes nothing when
@@ -64,10 +71,8 @@ pub(super) async fn write<T: Table>(
     if paths.is_empty() {
         return Ok(());
     }
-    let key =
-        |doc: Option<&Map<String, Value>>| doc.map(|d| (values(paths, d), instant(d, "usageDate")));
-    let before = key(old);
-    if before == key(new) {
+    let before = old.map(|d| key(paths, d));
+    if before == new.map(|d| key(paths, d)) {
         return Ok(());
     }
     if before.is_some_and(|(values, _)| !values.is_empty()) {

@@ -23,9 +23,6 @@ const CONNECTIONS: u32 = 8;
 /// How long opening a connection may take, as for the pool's (see `store::options`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A row as a read by id answers it: id, revision, rendered document.
-pub(super) type RenderedRow = (String, i64, String);
-
 /// The by-id connections of the store's database.
 pub(super) enum ByIdConnections {
     Sqlite(Connections<Sqlite>),
@@ -43,26 +40,10 @@ impl ByIdConnections {
         }
     }
 
-    /// The one row `sql` selects with `values` bound in order, if any. A statement that finds
-    /// its connection gone (the database restarted, or ended the session) is tried once more
-    /// on a new one, the other kept connections being closed as likely gone too.
-    pub async fn fetch(
-        &self,
-        sql: &str,
-        values: &[String],
-    ) -> Result<Option<RenderedRow>, sqlx::Error> {
-        match self.fetch_once(sql, values).await {
-            Err(error) if connection_lost(&error) => {
-                self.forget_kept();
-                self.fetch_once(sql, values).await
-            }
-            result => result,
-        }
-    }
-
-    /// The first row of `statement`, if any; tried once more as `fetch` is. A write tried
-    /// again must be one that changes nothing when it was applied the first time (an update
-    /// of a given revision).
+    /// The first row of `statement`, if any. A statement that finds its connection gone (the
+    /// database restarted, or ended the session) is tried once more on a new one, the other
+    /// kept connections being closed as likely gone too. A write tried again must be one that
+    /// changes nothing when it was applied the first time (an update of a given revision).
     pub async fn query_one(
         &self,
         statement: &Statement,
@@ -73,17 +54,6 @@ impl ByIdConnections {
                 self.query_one_once(statement).await
             }
             result => result,
-        }
-    }
-
-    async fn fetch_once(
-        &self,
-        sql: &str,
-        values: &[String],
-    ) -> Result<Option<RenderedRow>, sqlx::Error> {
-        match self {
-            ByIdConnections::Sqlite(connections) => connections.fetch_once(sql, values).await,
-            ByIdConnections::Postgres(connections) => connections.fetch_once(sql, values).await,
         }
     }
 
@@ -170,27 +140,6 @@ impl<DB: Database> Connections<DB> {
             connection,
             _permit: permit,
         })
-    }
-
-    async fn fetch_once(
-        &self,
-        sql: &str,
-        values: &[String],
-    ) -> Result<Option<RenderedRow>, sqlx::Error>
-    where
-        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-        for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-        for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        RenderedRow: for<'r> sqlx::FromRow<'r, DB::Row>,
-    {
-        let mut lent = self.take().await?;
-        let mut query = sqlx::query_as::<DB, RenderedRow>(sql);
-        for value in values {
-            query = query.bind(value.as_str());
-        }
-        let row = query.fetch_optional(&mut lent.connection).await?;
-        self.give_back(lent);
-        Ok(row)
     }
 
     async fn query_once(

@@ -136,10 +136,18 @@ impl Store {
     where
         T: Table,
     {
-        let (sql, values) = rendered_by_id::<T>(self.backend(), href_prefix, id);
-        let row = self.by_id.fetch(&sql, &values).await.map_err(sqlx_error)?;
+        let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
+        let row = self.by_id.query_one(&statement).await.map_err(sqlx_error)?;
         self.settled().await;
-        row.map(|(id, revision, json)| Rendered { id, revision, json })
+        let rendered = |row: sea_orm::QueryResult| -> Result<Rendered, DbErr> {
+            Ok(Rendered {
+                id: row.try_get_by_index(0)?,
+                revision: row.try_get_by_index(1)?,
+                json: row.try_get_by_index(2)?,
+            })
+        };
+        row.map(rendered)
+            .transpose()?
             .ok_or_else(|| Error::NotFound {
                 resource: T::KIND.name(),
                 id: id.to_string(),

@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    DatabaseBackend, EntityTrait, FromQueryResult, IntoActiveModel,
+    DatabaseBackend, EntityTrait, FromQueryResult, IntoActiveModel, Statement,
 };
 use serde_json::{Map, Value};
 
@@ -77,13 +77,12 @@ fn placeholder(backend: DatabaseBackend, n: usize) -> String {
 }
 
 /// `SELECT id, revision, <rendered document> FROM <table> WHERE id = <id>`, written out (it is
-/// the most frequent query, and its text never changes), and the texts it binds in order: the
-/// href prefix, then the id.
+/// the most frequent query, and its text never changes); it binds the href prefix, then the id.
 pub(super) fn rendered_by_id<T: Table>(
     backend: DatabaseBackend,
     href_prefix: &str,
     id: &str,
-) -> (String, Vec<String>) {
+) -> Statement {
     let table = T::default().table_name().to_string();
     let (rendered, mut values) = rendered_sql::<T>(backend, href_prefix);
     values.push(id.to_string());
@@ -91,7 +90,7 @@ pub(super) fn rendered_by_id<T: Table>(
     let sql = format!(
         r#"SELECT "{table}"."id", "{table}"."revision", {rendered} FROM "{table}" WHERE "{table}"."id" = {id_placeholder}"#
     );
-    (sql, values)
+    Statement::from_sql_and_values(backend, sql, values.into_iter().map(sea_orm::Value::from))
 }
 
 /// The rendering expression and the texts it binds (placeholders numbered from 1).
