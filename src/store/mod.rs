@@ -12,6 +12,7 @@ mod lane_connection;
 mod outbox;
 mod received_event;
 pub mod resource;
+mod sqlite;
 mod tables;
 mod wal_sync;
 mod writer;
@@ -163,6 +164,7 @@ fn options(
     cache_kib: Option<i64>,
     synchronous: SqliteSynchronous,
 ) -> ConnectOptions {
+    let vfs = sqlite::prepare();
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -179,6 +181,11 @@ fn options(
         .map_sqlx_sqlite_opts(move |o| {
             let o = match cache_kib {
                 Some(kib) => o.pragma("cache_size", format!("-{kib}")),
+                None => o,
+            };
+            // WAL writes gathered per commit (see `sqlite`).
+            let o = match vfs {
+                Some(name) => o.vfs(name),
                 None => o,
             };
             o.journal_mode(SqliteJournalMode::Wal)
