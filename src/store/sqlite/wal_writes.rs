@@ -299,11 +299,12 @@ unsafe extern "C" fn file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    inner(file, |m| m.xFileControl.map(|f| f(file, op, arg))).unwrap_or(ffi::SQLITE_NOTFOUND)
+    flushed(file, |m| {
+        Some(
+            m.xFileControl
+                .map_or(ffi::SQLITE_NOTFOUND, |f| f(file, op, arg)),
+        )
+    })
 }
 
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
@@ -352,18 +353,14 @@ unsafe extern "C" fn fetch(
     amount: c_int,
     out: *mut *mut c_void,
 ) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match inner(file, |m| m.xFetch.map(|f| f(file, offset, amount, out))) {
-        Some(rc) => rc,
+    flushed(file, |m| match m.xFetch {
+        Some(f) => Some(f(file, offset, amount, out)),
         None => {
             // No memory map: SQLite reads instead.
             *out = std::ptr::null_mut();
-            ffi::SQLITE_OK
+            None
         }
-    }
+    })
 }
 
 unsafe extern "C" fn unfetch(
