@@ -9,6 +9,7 @@ use crate::error::into_tmf_response;
 use crate::events::callback::CallbackClient;
 use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
+use crate::limits::{within_limits, ReadDeadlineAcceptor, RequestLimits};
 use crate::store::Store;
 use poem::endpoint::make_sync;
 use poem::http::{header, StatusCode};
@@ -46,7 +47,7 @@ pub fn routes(
     let spec = docs::complete_spec(&api.spec());
     let spec_json = docs::json_endpoint(&spec);
     let spec_yaml = docs::yaml_endpoint(&spec);
-    let max_body_bytes = config.max_body_bytes;
+    let limits = RequestLimits::new(config);
     Route::new()
         .nest(BASE_PATH, api)
         .nest("/swagger-ui", ui)
@@ -56,7 +57,7 @@ pub fn routes(
             "/",
             make_sync(|_| Redirect::see_other("/swagger-ui/").into_response()),
         )
-        .around(move |endpoint, request| limit_body(endpoint, request, max_body_bytes))
+        .around(move |endpoint, request| within_limits(endpoint, request, limits.clone()))
         .catch_all_error(into_tmf_response)
         .around(allow_header)
         .around(|endpoint, request| async move {
@@ -93,55 +94,10 @@ async fn allow_header<E: Endpoint<Output = poem::Response>>(
     Ok(response)
 }
 
-/// Refuses bodies over the limit with 413 before anything parses them: by Content-Length when
-/// given, else by reading at most `limit` bytes of a chunked body.
-async fn limit_body<E: Endpoint>(
-    endpoint: Arc<E>,
-    mut request: poem::Request,
-    limit: usize,
-) -> poem::Result<poem::Response> {
-    let too_large = || {
-        poem::Error::from_string(
-            format!("the request body is larger than {limit} bytes"),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        )
-    };
-    // PostgreSQL cannot compare text holding NUL: such an id can name nothing.
-    let path = request.uri().path().as_bytes();
-    if path.windows(3).any(|w| w.eq_ignore_ascii_case(b"%00")) {
-        return Err(poem::Error::from_string(
-            "the path may not contain the NUL character",
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > limit as u64 => return Err(too_large()),
-        Some(_) => {}
-        None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
-            let body = request
-                .take_body()
-                .into_bytes_limit(limit)
-                .await
-                .map_err(|_| too_large())?;
-            request.set_body(body);
-        }
-        None => {}
-    }
-    // `call`, not `get_response`: errors must reach the TMF error mapping as errors.
-    endpoint
-        .call(request)
-        .await
-        .map(IntoResponse::into_response)
-}
-
 /// A server bound to its address, ready to run, with its delivery worker.
 pub struct App {
-    acceptor: poem::listener::TcpAcceptor,
+    acceptor: ReadDeadlineAcceptor<poem::listener::TcpAcceptor>,
+    idle_timeout: Duration,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     store: Store,
     worker: Option<Worker>,
@@ -174,14 +130,18 @@ impl App {
             Duration::from_millis(config.callback_timeout_ms),
             config.callback_allowed_hosts.clone(),
         )?;
-        let acceptor = TcpListener::bind(config.listen.clone())
-            .into_acceptor()
-            .await?;
+        let acceptor = ReadDeadlineAcceptor {
+            inner: TcpListener::bind(config.listen.clone())
+                .into_acceptor()
+                .await?,
+            limit: Duration::from_millis(config.request_read_timeout_ms.max(1)),
+        };
         let worker = config
             .delivery_enabled
             .then(|| Worker::new(store.clone(), callbacks.clone(), worker_settings(config)));
         Ok(App {
             acceptor,
+            idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
             endpoint: routes(store.clone(), callbacks, config).boxed(),
             store,
             worker,
@@ -209,6 +169,7 @@ impl App {
             .worker
             .map(|w| tokio::spawn(w.run(self.store.changes(), stopped)));
         let result = Server::new_with_acceptor(self.acceptor)
+            .idle_timeout(self.idle_timeout)
             .run_with_graceful_shutdown(
                 self.endpoint,
                 async move {

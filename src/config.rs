@@ -38,6 +38,39 @@ pub struct Config {
     #[arg(long, env = "TMF635_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most operations one JSON Patch may hold; a longer patch is answered 400.
+    #[arg(long, env = "TMF635_MAX_PATCH_OPERATIONS", default_value_t = 100)]
+    pub max_patch_operations: usize,
+
+    /// Most bytes of documents one list page holds: a page that would hold more is cut short
+    /// and answered as a partial page (206) whose Link leads on to the rest.
+    #[arg(long, env = "TMF635_MAX_PAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_page_bytes: usize,
+
+    /// Time limit of a request, in milliseconds, from its headers to its answer; past it the
+    /// request is answered 503.
+    #[arg(long, env = "TMF635_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Time a client may take to send a whole request (headers and body), in milliseconds,
+    /// counted from its first byte; past it the connection is closed.
+    #[arg(long, env = "TMF635_REQUEST_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_read_timeout_ms: u64,
+
+    /// A connection on which nothing is sent or received for this long, in milliseconds, is
+    /// closed.
+    #[arg(long, env = "TMF635_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Requests this instance answers at once; more are answered 503 with `Retry-After`.
+    #[arg(long, env = "TMF635_MAX_REQUESTS_IN_FLIGHT", default_value_t = 1024)]
+    pub max_requests_in_flight: usize,
+
+    /// Time limit of one SQL statement on PostgreSQL, in milliseconds (`statement_timeout`);
+    /// a statement cancelled by it answers 503.
+    #[arg(long, env = "TMF635_STATEMENT_TIMEOUT_MS", default_value_t = 20_000)]
+    pub statement_timeout_ms: u64,
+
     /// Refuse usage status changes that make no sense (e.g. out of `billed`) with 409.
     #[arg(long, env = "TMF635_ENFORCE_USAGE_LIFECYCLE", default_value_t = false)]
     pub enforce_usage_lifecycle: bool,

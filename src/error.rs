@@ -78,6 +78,7 @@ pub fn tmf_error(status: StatusCode, message: &str) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
         StatusCode::UNPROCESSABLE_ENTITY => "UNPROCESSABLE_ENTITY",
+        StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
         s if s.is_server_error() => "INTERNAL_ERROR",
         _ => "ERROR",
     };

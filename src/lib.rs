@@ -11,6 +11,7 @@ pub mod docs;
 pub mod error;
 pub mod events;
 pub mod generated;
+pub mod limits;
 pub mod model;
 pub mod query;
 pub mod resource;
