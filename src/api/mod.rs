@@ -22,6 +22,9 @@ pub struct Settings {
     pub default_limit: u64,
     pub max_limit: u64,
     pub enforce_usage_lifecycle: bool,
+    pub max_body_bytes: usize,
+    pub max_patch_operations: usize,
+    pub max_page_bytes: usize,
 }
 
 impl From<&Config> for Settings {
@@ -34,6 +37,9 @@ impl From<&Config> for Settings {
             default_limit: config.default_limit,
             max_limit: config.max_limit.max(1),
             enforce_usage_lifecycle: config.enforce_usage_lifecycle,
+            max_body_bytes: config.max_body_bytes,
+            max_patch_operations: config.max_patch_operations,
+            max_page_bytes: config.max_page_bytes,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::model::document::Document;
 use crate::model::patch::Patch;
 use crate::model::scalar::Integer;
+use crate::model::validate;
 use crate::query::{self, FieldSelection};
 use crate::store::resource::{ListQuery, Rendered};
 use crate::store::{StoredResource, Table};
@@ -94,6 +95,7 @@ impl Handlers {
             walk: compiled.walk,
             index_count: compiled.index_count,
             index_scan: compiled.index_scan,
+            max_bytes: self.settings.max_page_bytes,
         };
         let prefix = href_prefix(&self.settings, request, T::KIND);
         let page = self.store.list::<T>(list, offset, limit, &prefix).await?;
@@ -103,9 +105,12 @@ impl Handlers {
             .map(|row| Self::rendered_body(row, selection.as_ref()))
             .collect();
         let count = items.len() as u64;
+        // Fewer than the page could hold: the byte budget cut it short. It is answered as a
+        // partial page whose `next` link starts where it stopped.
+        let cut = count < limit.min(page.total.saturating_sub(offset));
         Ok(ListPage {
-            link: link_header(&self.settings, request, offset, limit, page.total),
-            partial: paged && count < page.total,
+            link: link_header(&self.settings, request, offset, limit, count, page.total),
+            partial: (paged || cut) && count < page.total,
             items,
             total: Integer(page.total as i64),
             count: Integer(count as i64),
@@ -187,10 +192,14 @@ impl Handlers {
             }
         }
         let expected = if_match.as_deref().and_then(parse_if_match);
+        let limits = PatchLimits {
+            max_operations: self.settings.max_patch_operations,
+            max_document_bytes: self.settings.max_body_bytes,
+        };
         let row = self
             .store
             .update::<T, _>(id, expected.as_deref(), |current| {
-                let changed = apply_patch(current, &patch)?;
+                let changed = apply_patch(current, &patch, limits)?;
                 for owned in SERVER_OWNED {
                     if changed.get(*owned) != current.get(*owned) {
                         return Err(Error::BadRequest(format!(
@@ -267,27 +276,85 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn apply_patch(current: &Map<String, Value>, patch: &Patch) -> Result<Map<String, Value>, Error> {
+/// What a PATCH may do to a document: how many JSON Patch operations it may hold, and how
+/// large the document may grow (the body limit, so that what is stored could be sent back).
+#[derive(Clone, Copy)]
+pub(super) struct PatchLimits {
+    pub max_operations: usize,
+    pub max_document_bytes: usize,
+}
+
+fn apply_patch(
+    current: &Map<String, Value>,
+    patch: &Patch,
+    limits: PatchLimits,
+) -> Result<Map<String, Value>, Error> {
+    // The bound is on what a client could send: the attributes the server owns (id, href)
+    // come on top of it.
+    let owned: usize = SERVER_OWNED
+        .iter()
+        .filter_map(|key| {
+            current
+                .get(*key)
+                .map(|value| key.len() + value.to_string().len() + 4)
+        })
+        .sum();
+    let bound = DocumentBound {
+        limit: limits.max_document_bytes,
+        bytes: limits.max_document_bytes + owned,
+    };
     let mut document = Value::Object(current.clone());
     match patch {
-        Patch::Merge(merge) => json_patch::merge(&mut document, &Value::Object(merge.clone())),
+        Patch::Merge(merge) => {
+            json_patch::merge(&mut document, &Value::Object(merge.clone()));
+            within_limits(&document, bound, "the merged resource")?;
+        }
         // One operation at a time on a copy, so `test` can compare numbers by value (RFC 6902
-        // §4.6: 20 equals 20.0) and a failure anywhere leaves the resource untouched.
+        // §4.6: 20 equals 20.0), the document is bounded after each step (a few `copy`
+        // operations can double it again and again), and a failure anywhere leaves the
+        // resource untouched.
         Patch::Json(operations) => {
+            if operations.0.len() > limits.max_operations {
+                return Err(Error::BadRequest(format!(
+                    "a JSON Patch may hold at most {} operations, not {}",
+                    limits.max_operations,
+                    operations.0.len()
+                )));
+            }
             for (i, operation) in operations.0.iter().enumerate() {
-                if let json_patch::PatchOperation::Test(test) = operation {
-                    let actual = document.pointer(test.path.as_str());
-                    if !actual.is_some_and(|a| same_json(a, &test.value)) {
-                        return Err(Error::Conflict(format!(
-                            "JSON Patch test failed at operation {i} ({}): nothing was changed",
-                            test.path
+                match operation {
+                    json_patch::PatchOperation::Test(test) => {
+                        let actual = document.pointer(test.path.as_str());
+                        if !actual.is_some_and(|a| same_json(a, &test.value)) {
+                            return Err(Error::Conflict(format!(
+                                "JSON Patch test failed at operation {i} ({}): nothing was changed",
+                                test.path
+                            )));
+                        }
+                        continue;
+                    }
+                    json_patch::PatchOperation::Copy(copy)
+                        if copy
+                            .path
+                            .as_str()
+                            .strip_prefix(copy.from.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')) =>
+                    {
+                        return Err(Error::Unprocessable(format!(
+                            "JSON Patch operation {i} copies {} into itself ({})",
+                            copy.from, copy.path
                         )));
                     }
-                    continue;
+                    _ => {}
                 }
                 json_patch::patch(&mut document, std::slice::from_ref(operation)).map_err(|e| {
                     Error::Unprocessable(format!("JSON Patch operation {i} does not apply: {e}"))
                 })?;
+                within_limits(
+                    &document,
+                    bound,
+                    &format!("after operation {i}, the resource"),
+                )?;
             }
         }
     }
@@ -296,6 +363,29 @@ fn apply_patch(current: &Map<String, Value>, patch: &Patch) -> Result<Map<String
         _ => Err(Error::BadRequest(
             "the patched resource is not a JSON object".into(),
         )),
+    }
+}
+
+/// How large a patched document may be: `limit` (the body limit) as a client would send it,
+/// `bytes` with the server's own attributes.
+#[derive(Clone, Copy)]
+struct DocumentBound {
+    limit: usize,
+    bytes: usize,
+}
+
+/// Refuses a patched document larger than the body limit, nested too deeply, or holding what
+/// no backend stores as sent; `what` names it in the message.
+fn within_limits(document: &Value, bound: DocumentBound, what: &str) -> Result<(), Error> {
+    if !validate::fits_in(document, bound.bytes) {
+        return Err(Error::Unprocessable(format!(
+            "{what} would be larger than {} bytes",
+            bound.limit
+        )));
+    }
+    match validate::unstorable(document) {
+        Some(problem) => Err(Error::Unprocessable(format!("{what}: {problem}"))),
+        None => Ok(()),
     }
 }
 

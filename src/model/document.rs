@@ -55,8 +55,8 @@ impl<T> Document<T> {
 impl<T: ParseFromJSON> Document<T> {
     /// Checks JSON against `T` (types, formats, enums, required attributes at every depth).
     pub fn parse(json: Value) -> ParseResult<Self> {
-        if super::validate::holds_nul(&json) {
-            return Err(ParseError::custom(super::validate::NUL_MESSAGE));
+        if let Some(unstorable) = super::validate::unstorable(&json) {
+            return Err(ParseError::custom(unstorable));
         }
         // The model decides types, formats and required attributes; the document adds what
         // the model lets through (null for optional attributes) and names the path at fault.

@@ -93,8 +93,8 @@ where
         let bytes = body.take()?.into_bytes().await?;
         let json: Value = serde_json::from_slice(&bytes)
             .map_err(|e| bad_request(format!("the body is not valid JSON: {e}")))?;
-        if super::validate::holds_nul(&json) {
-            return Err(bad_request(super::validate::NUL_MESSAGE.into()));
+        if let Some(unstorable) = super::validate::unstorable(&json) {
+            return Err(bad_request(unstorable));
         }
         let patch = if content_type == JSON_PATCH {
             Patch::Json(serde_json::from_value(json).map_err(|e| {

@@ -6,18 +6,100 @@ use super::compiled_schema::{compiled, Compiled, Format, Node};
 use serde_json::Value;
 use std::fmt;
 
-/// Whether any string or key holds U+0000, which PostgreSQL's jsonb cannot store: refused on
-/// every backend alike, so a body means the same wherever it is stored.
-pub fn holds_nul(value: &Value) -> bool {
+/// How deeply arrays and objects may nest in a stored document: as deep as the JSON parser
+/// reads a body (serde_json stops at 128 levels), so a JSON Patch cannot build what no body
+/// could carry, and every walk over a document stays short.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// The longest number literal a body may hold. Both databases store the text of a number as
+/// it was sent only within bounds (PostgreSQL's `numeric` has at most 16,383 digits after the
+/// point; SQLite's JSON functions read numbers as 64-bit floats): no real quantity or amount
+/// is anywhere near this long.
+pub const MAX_NUMBER_LENGTH: usize = 100;
+
+/// What in `value` no backend can store as it was sent, named by its path, if anything:
+/// U+0000 in a string or key (PostgreSQL's jsonb refuses it), nesting deeper than
+/// [`MAX_JSON_DEPTH`], or a number beyond what both databases keep exactly (longer than
+/// [`MAX_NUMBER_LENGTH`], beyond the range of a 64-bit float, or so small it would read as
+/// zero). Refused on every backend alike, so a body means the same wherever it is stored.
+pub fn unstorable(value: &Value) -> Option<String> {
+    unstorable_at(value, Path::Body, 0)
+}
+
+fn unstorable_at(value: &Value, path: Path, depth: usize) -> Option<String> {
     match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
+        Value::String(s) if s.contains('\0') => Some(format!(
+            "{}: strings may not contain the NUL character (U+0000)",
+            describe(path)
+        )),
+        Value::Number(n) if !storable_number(n) => Some(format!(
+            "{} holds a number that cannot be stored as sent (at most {MAX_NUMBER_LENGTH} \
+             characters, within the range of a 64-bit float): {}",
+            describe(path),
+            shortened(&n.to_string())
+        )),
+        Value::Array(_) | Value::Object(_) if depth >= MAX_JSON_DEPTH => Some(format!(
+            "{} nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects",
+            describe(path)
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| unstorable_at(item, Path::Index(&path, i), depth + 1)),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                return Some(format!(
+                    "{}: attribute names may not contain the NUL character (U+0000)",
+                    describe(path)
+                ));
+            }
+            unstorable_at(item, Path::Key(&path, key), depth + 1)
+        }),
+        _ => None,
     }
 }
 
-pub const NUL_MESSAGE: &str = "strings may not contain the NUL character (U+0000)";
+/// Whether a number's text is short, finite as a 64-bit float, and not a non-zero value that
+/// a 64-bit float would read as zero.
+fn storable_number(number: &serde_json::Number) -> bool {
+    let text = number.to_string();
+    if text.len() > MAX_NUMBER_LENGTH {
+        return false;
+    }
+    let mantissa = text.split(['e', 'E']).next().unwrap_or("");
+    let zero = !mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    match text.parse::<f64>() {
+        Ok(f) => f.is_finite() && (f != 0.0 || zero),
+        Err(_) => false,
+    }
+}
+
+/// Whether `value` written as JSON takes at most `max_bytes`: it is written into a counter
+/// that stops at the bound, so the cost never passes the bound however large the value is.
+pub fn fits_in(value: &Value, max_bytes: usize) -> bool {
+    struct Budget(usize);
+    impl std::io::Write for Budget {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self
+                .0
+                .checked_sub(bytes.len())
+                .ok_or_else(|| std::io::Error::other("over the bound"))?;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Budget(max_bytes), value).is_ok()
+}
+
+/// The first characters of a long text, for a message.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
 
 /// The first violation of schema `name` in `value`, if any.
 pub fn first_violation(name: &str, value: &Value) -> Option<String> {
