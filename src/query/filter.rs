@@ -2,6 +2,13 @@
 
 use crate::error::Error;
 
+/// Bounds of a query, so that no request makes the parser, the SQL, the regex engines or the
+/// `Link` header of a page grow beyond what a real query needs. Each is answered 400 naming it.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+pub const MAX_CONDITIONS: usize = 32;
+pub const MAX_VALUES_PER_CONDITION: usize = 100;
+pub const MAX_REGEX_CHARS: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
@@ -118,6 +125,12 @@ fn split_pair(raw: &str) -> Result<(String, Option<Op>, String), Error> {
 
 /// All `(name, operator, value)` triples of a raw query string, decoded.
 pub fn pairs(raw_query: &str) -> Result<Vec<(String, Option<Op>, String)>, Error> {
+    if raw_query.len() > MAX_QUERY_BYTES {
+        return Err(Error::BadRequest(format!(
+            "the query string is {} bytes long; at most {MAX_QUERY_BYTES} are accepted",
+            raw_query.len()
+        )));
+    }
     raw_query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -158,6 +171,22 @@ pub fn parse(raw_query: &str, reserved: &[&str]) -> Result<Filter, Error> {
             Op::Regex => vec![value],
             _ => value.split(',').map(str::to_string).collect(),
         };
+        if op == Op::Regex && values[0].chars().count() > MAX_REGEX_CHARS {
+            return Err(Error::BadRequest(format!(
+                "filter {key}: a regex may be at most {MAX_REGEX_CHARS} characters long"
+            )));
+        }
+        if values.len() > MAX_VALUES_PER_CONDITION {
+            return Err(Error::BadRequest(format!(
+                "filter {key}: at most {MAX_VALUES_PER_CONDITION} values per condition, not {}",
+                values.len()
+            )));
+        }
+        if conditions.len() == MAX_CONDITIONS {
+            return Err(Error::BadRequest(format!(
+                "at most {MAX_CONDITIONS} filter conditions per query"
+            )));
+        }
         conditions.push(Condition { path, op, values });
     }
     Ok(Filter { conditions })
