@@ -65,7 +65,7 @@ impl Handlers {
             })
             .collect();
         let count = items.len() as u64;
-        let link = link_header(&self.settings, request, offset, limit, total);
+        let link = link_header(&self.settings, request, offset, limit, count, total);
         let headers = (
             Some(Integer(count as i64)),
             Some(Integer(total as i64)),

@@ -64,12 +64,14 @@ pub fn resource_body(document: &Map<String, Value>, id: &str, href: String) -> M
 }
 
 /// The RFC 8288 `Link` header of a list page: first, prev, next and last, each the request's
-/// own URL (filter and sort kept) with its offset and limit changed.
+/// own URL (filter and sort kept) with its offset and limit changed; `next` starts after the
+/// `count` items this page holds.
 pub fn link_header(
     settings: &Settings,
     request: &Request,
     offset: u64,
     limit: u64,
+    count: u64,
     total: u64,
 ) -> Option<String> {
     if limit == 0 {
@@ -102,8 +104,8 @@ pub fn link_header(
     if offset > 0 {
         links.push(page(offset.saturating_sub(limit).min(last), "prev"));
     }
-    if offset + limit < total {
-        links.push(page(offset + limit, "next"));
+    if offset + count < total {
+        links.push(page(offset + count, "next"));
     }
     links.push(page(last, "last"));
     Some(links.join(", "))

@@ -2,19 +2,20 @@
 //! concurrency: a write applies only to the revision it was computed from, and retries on a
 //! fresh read when another writer got there first.
 
-use super::tables::{check_indexed_lengths, json_text, rendered_by_id, rendered_document};
+use super::tables::{check_indexed_lengths, json_text, rendered_by_id, rendered_page};
 use super::writer::NewResource;
 use super::{array_index, insert, outbox, Store, Table};
 use crate::error::Error;
 use crate::events::{self, Event};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr, Statement,
+    StreamTrait,
 };
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// A resource as stored: the document holds `id` and `href` too.
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ pub struct StoredResource {
 }
 
 /// A resource as a read answers it: the document as JSON text, rendered by the database with
-/// the reader's `href` (see `tables::rendered_document`).
+/// the reader's `href` (see `tables::rendered_sql`).
 #[derive(Debug, Clone)]
 pub struct Rendered {
     pub id: String,
@@ -44,6 +45,8 @@ pub struct ListQuery {
     pub walk: Option<Condition>,
     pub index_count: Option<IndexCount>,
     pub index_scan: Option<IndexScan>,
+    /// Most bytes of documents the page may hold (see `rendered_in_order`).
+    pub max_bytes: usize,
 }
 
 /// A condition on the array-value index (`usage_array_value`) that selects exactly the rows
@@ -154,15 +157,6 @@ impl Store {
             })
     }
 
-    /// `SELECT id, revision, <rendered document>` of `T`.
-    fn select_rendered<T: Table>(&self, href_prefix: &str) -> sea_orm::Select<T> {
-        T::find()
-            .select_only()
-            .column(T::id_column())
-            .column(T::revision_column())
-            .expr(rendered_document::<T>(self.backend(), href_prefix))
-    }
-
     /// Lists in `order` (by default newest first, ties by id, so pages never overlap) with the
     /// exact number of matching rows; items rendered with `href_prefix`.
     pub async fn list<T: Table>(
@@ -185,9 +179,10 @@ impl Store {
         limit: u64,
         href_prefix: &str,
     ) -> Result<Page, Error> {
+        let max_bytes = query.max_bytes;
         if let Some(scan) = query.index_scan {
             return self
-                .list_by_index::<T>(scan, offset, limit, href_prefix)
+                .list_by_index::<T>(scan, offset, limit, href_prefix, max_bytes)
                 .await;
         }
         let total = match &query.index_count {
@@ -236,7 +231,9 @@ impl Store {
             .into_tuple()
             .all(self.db())
             .await?;
-        let items = self.rendered_in_order::<T>(ids, href_prefix).await?;
+        let items = self
+            .rendered_in_order::<T>(ids, href_prefix, max_bytes)
+            .await?;
         Ok(Page { items, total })
     }
 
@@ -284,25 +281,42 @@ impl Store {
         Ok(u64::try_from(total).unwrap_or(0))
     }
 
-    /// The rows `ids`, rendered, in the order of `ids` (a row deleted meanwhile is left out).
+    /// The rows `ids`, rendered, in the order of `ids` (a row deleted meanwhile is left out),
+    /// as many as fit in `max_bytes` (the first always does). Rows stream in page order, and
+    /// reading stops at the budget: a page of large documents is cut short, never held whole.
     async fn rendered_in_order<T: Table>(
         &self,
         ids: Vec<String>,
         href_prefix: &str,
+        max_bytes: usize,
     ) -> Result<Vec<Rendered>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut rows: HashMap<String, Rendered> = self
-            .select_rendered::<T>(href_prefix)
-            .filter(T::id_column().is_in(ids.iter().cloned()))
-            .into_tuple::<(String, i64, String)>()
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|(id, revision, json)| (id.clone(), Rendered { id, revision, json }))
-            .collect();
-        Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
+        let statement = rendered_page::<T>(self.backend(), href_prefix, &ids);
+        let mut rows = self.db().stream(statement).await?;
+        let (mut items, mut bytes, mut position) = (Vec::with_capacity(ids.len()), 0, -1);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            // Page order comes from the join's outer loop over the ids (SQLite) or ORDER BY
+            // (PostgreSQL); a row out of order would make the cut at the budget wrong.
+            let at: i64 = row.try_get_by_index(0)?;
+            if at <= position {
+                return Err(Error::Internal("a page's rows came out of order".into()));
+            }
+            position = at;
+            let json: String = row.try_get_by_index(3)?;
+            bytes += json.len();
+            if bytes > max_bytes && !items.is_empty() {
+                break;
+            }
+            items.push(Rendered {
+                id: row.try_get_by_index(1)?,
+                revision: row.try_get_by_index(2)?,
+                json,
+            });
+        }
+        Ok(items)
     }
 
     /// A list answered by the array-value index alone: count and page come from one range
@@ -314,6 +328,7 @@ impl Store {
         offset: u64,
         limit: u64,
         href_prefix: &str,
+        max_bytes: usize,
     ) -> Result<Page, Error> {
         use entity::usage_array_value::{Column, Entity};
         let total = self.count_by_index(&scan.count).await?;
@@ -345,7 +360,9 @@ impl Store {
             .all(self.db())
             .await?;
         let ids: Vec<String> = keys.into_iter().map(|(_, id)| id).collect();
-        let items = self.rendered_in_order::<T>(ids, href_prefix).await?;
+        let items = self
+            .rendered_in_order::<T>(ids, href_prefix, max_bytes)
+            .await?;
         Ok(Page { items, total })
     }
 

@@ -47,17 +47,6 @@ pub trait Table:
     const INDEXED_COLUMN_PATHS: &'static [&'static str];
 }
 
-/// The stored document of a row of `T` as JSON text with `href` set to `href_prefix || id`:
-/// the database renders what a read answers, so the text goes to the client unparsed. SQLite
-/// keeps the attributes' order and number spelling; PostgreSQL's jsonb has its own.
-pub(super) fn rendered_document<T: Table>(
-    backend: DatabaseBackend,
-    href_prefix: &str,
-) -> SimpleExpr {
-    let (sql, values) = rendered_sql::<T>(backend, href_prefix);
-    Expr::cust_with_values(sql, values.into_iter().map(sea_orm::Value::from))
-}
-
 /// A JSON document bound as its text, cast to `jsonb` on PostgreSQL: the query builder would
 /// deep-copy a JSON value to collect it and serialise it again to bind it.
 pub(super) fn json_text(backend: DatabaseBackend, text: String) -> SimpleExpr {
@@ -93,7 +82,33 @@ pub(super) fn rendered_by_id<T: Table>(
     Statement::from_sql_and_values(backend, sql, values.into_iter().map(sea_orm::Value::from))
 }
 
-/// The rendering expression and the texts it binds (placeholders numbered from 1).
+/// The rows of `ids`, rendered, in the order of `ids`: `(position, id, revision, document)`.
+/// On SQLite the ids' JSON array is the outer loop of a CROSS JOIN (SQLite keeps that order,
+/// and no sorter ever holds the documents); on PostgreSQL an ORDER BY on the ordinality.
+pub(super) fn rendered_page<T: Table>(
+    backend: DatabaseBackend,
+    href_prefix: &str,
+    ids: &[String],
+) -> Statement {
+    let table = T::default().table_name().to_string();
+    let (rendered, mut values) = rendered_sql::<T>(backend, href_prefix);
+    values.push(serde_json::Value::from(ids).to_string());
+    let ids_placeholder = placeholder(backend, values.len());
+    let sql = match backend {
+        DatabaseBackend::Postgres => format!(
+            r#"SELECT "page"."n", "{table}"."id", "{table}"."revision", {rendered} FROM jsonb_array_elements_text(CAST({ids_placeholder} AS jsonb)) WITH ORDINALITY AS "page"("id", "n") JOIN "{table}" ON "{table}"."id" = "page"."id" ORDER BY "page"."n""#
+        ),
+        _ => format!(
+            r#"SELECT "page"."key", "{table}"."id", "{table}"."revision", {rendered} FROM json_each({ids_placeholder}) AS "page" CROSS JOIN "{table}" ON "{table}"."id" = "page"."value""#
+        ),
+    };
+    Statement::from_sql_and_values(backend, sql, values.into_iter().map(sea_orm::Value::from))
+}
+
+/// The stored document of a row of `T` as JSON text with `href` set to `href_prefix || id`:
+/// the database renders what a read answers, so the text goes to the client unparsed. SQLite
+/// keeps the attributes' order and number spelling; PostgreSQL's jsonb has its own. Returns
+/// the expression and the texts it binds (placeholders numbered from 1).
 ///
 /// On SQLite a stored document usually starts `{"id":"<id>","href":"<href>",` with the href
 /// this read would give it (the server writes both first, with the same prefix), and is then
