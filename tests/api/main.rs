@@ -5,6 +5,7 @@
 //!
 //! One test binary (modules below) so the server links once.
 
+mod abuse;
 mod array_index;
 mod errors;
 mod event_pending_migration;
