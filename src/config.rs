@@ -26,6 +26,11 @@ pub struct Config {
     #[arg(long, env = "TMF635_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// The server is behind a proxy that sets `X-Forwarded-Proto` and `X-Forwarded-Host`:
+    /// hrefs follow them (when no public URL is set). Off, those headers are ignored.
+    #[arg(long, env = "TMF635_TRUST_FORWARDED_HEADERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_headers: bool,
+
     /// Page size of a list when the request has no `limit`.
     #[arg(long, env = "TMF635_DEFAULT_LIMIT", default_value_t = 100)]
     pub default_limit: u64,

@@ -19,6 +19,7 @@ pub const BASE_PATH: &str = "/tmf-api/usageManagement/v4";
 
 pub struct Settings {
     pub public_url: Option<String>,
+    pub trust_forwarded_headers: bool,
     pub default_limit: u64,
     pub max_limit: u64,
     pub enforce_usage_lifecycle: bool,
@@ -34,6 +35,7 @@ impl From<&Config> for Settings {
                 .public_url
                 .as_ref()
                 .map(|u| u.trim_end_matches('/').to_string()),
+            trust_forwarded_headers: config.trust_forwarded_headers,
             default_limit: config.default_limit,
             max_limit: config.max_limit.max(1),
             enforce_usage_lifecycle: config.enforce_usage_lifecycle,

@@ -9,7 +9,10 @@ use poem::Request;
 use serde_json::{Map, Value};
 
 /// The absolute URL under which this server's resources are reached, as the client sees it:
-/// the configured public URL, else the scheme and Host of the request.
+/// the configured public URL; else, behind a proxy the settings say sets them,
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`; else the scheme and Host of the request.
+/// Forwarded headers from anyone else are ignored: they would decide every stored and
+/// announced `href`.
 pub fn base_url(settings: &Settings, request: &Request) -> String {
     if let Some(url) = &settings.public_url {
         return format!("{url}{BASE_PATH}");
@@ -21,23 +24,41 @@ pub fn base_url(settings: &Settings, request: &Request) -> String {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let host = request
-        .uri()
-        .authority()
-        .map(|a| a.to_string())
+    let forwarded = |name: &str| {
+        settings
+            .trust_forwarded_headers
+            .then(|| header(name))
+            .flatten()
+            // A proxy chain lists one value per hop; the first is what the client asked for.
+            .and_then(|v| v.split(',').next().map(|v| v.trim().to_string()))
+    };
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
         .or_else(|| header("host"))
-        .filter(|h| {
-            // Only what a host[:port] can hold, so a forged Host cannot inject into hrefs.
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-        })
+        .filter(|h| valid_host(h))
         .unwrap_or_else(|| "localhost".to_string());
-    let scheme = match header("x-forwarded-proto").as_deref() {
+    let scheme = match forwarded("x-forwarded-proto").as_deref() {
         Some("https") => "https",
+        Some("http") => "http",
         _ => request.uri().scheme_str().unwrap_or("http"),
     };
     format!("{scheme}://{host}{BASE_PATH}")
+}
+
+/// Whether `host` is a `host[:port]` and nothing else, so a forged Host cannot inject into
+/// hrefs: a name or an address of at most 255 characters, and a port that is a number.
+fn valid_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && !port.contains(']') => (name, Some(port)),
+        _ => (host, None),
+    };
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+        && port
+            .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 pub fn href(settings: &Settings, request: &Request, kind: ResourceKind, id: &str) -> String {

@@ -180,37 +180,6 @@ backend_tests! {
         );
     }
 
-    async fn href_follows_the_address_each_read_came_to(app) {
-        let created = app.create("/usage", &voice_usage()).await;
-        let id = id_of(&created);
-        let as_stored = app.href("usage", &id);
-        let over_https = as_stored.replacen("http://", "https://", 1);
-        let read_over_https = |path: String| {
-            let request = app.client.get(app.url(&path));
-            async move {
-                let response = request
-                    .header("x-forwarded-proto", "https")
-                    .send()
-                    .await
-                    .expect("answered");
-                assert_eq!(response.status(), StatusCode::OK);
-                json_body(response).await
-            }
-        };
-        let read = read_over_https(format!("/usage/{id}")).await;
-        assert_eq!(read["href"], over_https.as_str());
-        assert_eq!(read["id"], id.as_str());
-        let listed = read_over_https(format!("/usage?id={id}")).await;
-        assert_eq!(listed[0]["href"], over_https.as_str());
-        // The rest of the document is the same either way, and plain reads keep the stored href.
-        let plain = app.read(&format!("/usage/{id}")).await;
-        assert_eq!(plain["href"], as_stored.as_str());
-        let mut expected = plain.clone();
-        expected["href"] = json!(over_https);
-        assert_eq!(read, expected);
-        assert_eq!(keys_of(&read), keys_of(&plain));
-    }
-
     async fn reads_by_id_go_on_after_the_database_ends_its_sessions(app) {
         let created = app.create("/usage", &voice_usage()).await;
         let id = id_of(&created);
@@ -817,5 +786,66 @@ mod public_url {
                 .await;
             assert_eq!(patched["href"], public_href(&id));
         }
+    }
+}
+
+/// Behind a proxy the settings say sets `X-Forwarded-*`, hrefs follow those headers; without
+/// that setting, anyone could decide every href with them, so they are ignored.
+mod forwarded_headers {
+    use super::*;
+
+    backend_tests! {
+        async fn forwarded_headers_are_ignored_unless_trusted(app) {
+            let created = app.create("/usage", &voice_usage()).await;
+            let id = id_of(&created);
+            let response = app
+                .client
+                .get(app.url(&format!("/usage/{id}")))
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-host", "attacker.example")
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(json_body(response).await["href"], app.href("usage", &id).as_str());
+        }
+    }
+
+    mod trusted {
+        use super::*;
+
+        backend_tests_with! {
+                |config: &mut tmf635::Config| config.trust_forwarded_headers = true;
+
+        async fn href_follows_the_address_each_read_came_to(app) {
+                    let created = app.create("/usage", &voice_usage()).await;
+                    let id = id_of(&created);
+                    let as_stored = app.href("usage", &id);
+                    let over_https = as_stored.replacen("http://", "https://", 1);
+                    let read_over_https = |path: String| {
+                        let request = app.client.get(app.url(&path));
+                        async move {
+                            let response = request
+                                .header("x-forwarded-proto", "https")
+                                .send()
+                                .await
+                                .expect("answered");
+                            assert_eq!(response.status(), StatusCode::OK);
+                            json_body(response).await
+                        }
+                    };
+                    let read = read_over_https(format!("/usage/{id}")).await;
+                    assert_eq!(read["href"], over_https.as_str());
+                    assert_eq!(read["id"], id.as_str());
+                    let listed = read_over_https(format!("/usage?id={id}")).await;
+                    assert_eq!(listed[0]["href"], over_https.as_str());
+                    // The rest of the document is the same either way, and plain reads keep the stored href.
+                    let plain = app.read(&format!("/usage/{id}")).await;
+                    assert_eq!(plain["href"], as_stored.as_str());
+                    let mut expected = plain.clone();
+                    expected["href"] = json!(over_https);
+                    assert_eq!(read, expected);
+                    assert_eq!(keys_of(&read), keys_of(&plain));
+                }
+            }
     }
 }
