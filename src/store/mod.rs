@@ -6,13 +6,11 @@ mod by_id;
 mod checkpoint;
 pub mod delivery;
 mod hub;
-mod idle_memory;
 mod insert;
 mod lane_connection;
 mod outbox;
 mod received_event;
 pub mod resource;
-mod sqlite;
 mod tables;
 mod wal_sync;
 mod writer;
@@ -164,7 +162,6 @@ fn options(
     cache_kib: Option<i64>,
     synchronous: SqliteSynchronous,
 ) -> ConnectOptions {
-    let vfs = sqlite::prepare();
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -181,11 +178,6 @@ fn options(
         .map_sqlx_sqlite_opts(move |o| {
             let o = match cache_kib {
                 Some(kib) => o.pragma("cache_size", format!("-{kib}")),
-                None => o,
-            };
-            // WAL writes gathered per commit (see `sqlite`).
-            let o = match vfs {
-                Some(name) => o.vfs(name),
                 None => o,
             };
             o.journal_mode(SqliteJournalMode::Wal)

@@ -21,7 +21,7 @@ use super::insert::{self, Rows};
 use super::lane_connection::LaneConnection;
 use super::tables::{indexed_array_paths, Table};
 use super::wal_sync::{self, Committed, Durability};
-use super::{array_index, checkpoint, idle_memory, outbox, StoredResource};
+use super::{array_index, checkpoint, outbox, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
 use crate::resource::ResourceKind;
@@ -217,10 +217,8 @@ async fn run(mut writer: Writer, writes: Writes, changes: Arc<Notify>, commits: 
         None => MAX_BATCH,
     };
     loop {
-        // On SQLite, an idle writer gives its memory back (`idle_memory`).
-        let release = writer.durable.as_ref().map(|_| &writer.db);
         let mut queue = writes.lock().await;
-        let received = idle_memory::recv_many(&mut queue, &mut batch, limit, release).await;
+        let received = queue.recv_many(&mut batch, limit).await;
         drop(queue);
         if received == 0 {
             break;
