@@ -1,5 +1,7 @@
 //! Generates the API models and endpoints from the OpenAPI document (see codegen/).
 
+#![forbid(unsafe_code)]
+
 fn main() {
     let spec = "api/tmf635.openapi.json";
     println!("cargo:rerun-if-changed={spec}");

@@ -6,6 +6,8 @@
 //! `cargo bench --bench events` (SQLite, and PostgreSQL when reachable);
 //! `BENCH_EVENTS=2000 BENCH_CLIENTS=8 BENCH_BACKENDS=sqlite` to change it.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use chrono::{DateTime, Utc};

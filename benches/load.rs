@@ -18,6 +18,8 @@
 //! figures are those of its median round, its ratio the median of the rounds' ratios (runs
 //! here swing by 15% from one minute to the next).
 
+#![forbid(unsafe_code)]
+
 mod common;
 mod process;
 

@@ -13,6 +13,8 @@
 //! again on the databases a previous run loaded (same names, same row count), skipping the load
 //! (1M rows take minutes); the server migrates them first, as it would in production.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use chrono::Duration;

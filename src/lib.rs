@@ -3,6 +3,8 @@
 //! A request flows one way: `api` (validate, map) -> `store` (one transaction, events included)
 //! -> response. The API surface itself is generated from `api/tmf635.openapi.json`.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod api_document;
 pub mod app;

@@ -1,21 +1,26 @@
 //! `tmf635`: reads the configuration, starts logging, serves until SIGTERM or Ctrl-C.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use tmf635::app::{shutdown_signal, App};
 use tmf635::Config;
 
 /// jemalloc: a create allocates and frees a few hundred small values (JSON trees, SQL,
-/// buffers), and under load glibc's malloc was a quarter of the server's CPU.
+/// buffers), which glibc's malloc handles at a much higher CPU cost.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options, read at its start: one background thread returns pages freed for over
-/// a second to the system, so an idle server gives back what start-up and load used (idle RSS
-/// ~25 MB; by default freed pages stay resident until the next allocations).
-#[export_name = "_rjem_malloc_conf"]
-#[allow(non_upper_case_globals)]
-pub static malloc_conf: &[u8; 85] =
-    b"background_thread:true,max_background_threads:1,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+/// One jemalloc background thread returns freed pages to the system after jemalloc's decay
+/// time, so an idle server gives back what start-up and load used (without it, freed pages
+/// stay resident until the next allocations).
+fn start_returning_freed_memory() {
+    let started = tikv_jemalloc_ctl::max_background_threads::write(1)
+        .and_then(|()| tikv_jemalloc_ctl::background_thread::write(true));
+    if let Err(e) = started {
+        tracing::warn!("jemalloc's background thread did not start: {e}");
+    }
+}
 
 #[tokio::main]
 async fn main() {
@@ -23,6 +28,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
         .init();
+    start_returning_freed_memory();
     let app = match App::build(&config).await {
         Ok(app) => app,
         Err(e) => {

@@ -13,6 +13,8 @@
 //! `TMF635_LISTEN`, `DATABASE_URL`). SQLite is opened like `tmf635` opens it: WAL,
 //! `synchronous=FULL`, 30 s busy timeout.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};

@@ -9,6 +9,8 @@
 //! Only the subset of OpenAPI 3.0 the TMF635 document uses is supported; anything else fails the
 //! build with a message naming the schema or operation, rather than generating something wrong.
 
+#![forbid(unsafe_code)]
+
 mod endpoints;
 mod models;
 mod names;

@@ -1,6 +1,8 @@
 //! Prints the code generated from an OpenAPI document, for reading:
 //! `cargo run -p tmf635-codegen [-- api/tmf635.openapi.json]`.
 
+#![forbid(unsafe_code)]
+
 fn main() {
     let path = std::env::args()
         .nth(1)

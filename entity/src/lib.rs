@@ -4,6 +4,8 @@
 //! attributes that lists filter and sort on. The document is the truth; the columns are kept in
 //! step with it by the store on every write.
 
+#![forbid(unsafe_code)]
+
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod event_outbox;

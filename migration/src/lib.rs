@@ -1,6 +1,8 @@
 //! Schema migrations, run by the server at start (`Migrator::up`). They use only portable SQL so
 //! one history serves SQLite and PostgreSQL (and PostgreSQL-compatible distributed engines).
 
+#![forbid(unsafe_code)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;

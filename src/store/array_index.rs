@@ -53,12 +53,6 @@ fn key(paths: &[&str], document: &Map<String, Value>) -> Key {
     (values(paths, document), instant(document, "usageDate"))
 }
 
-/// Whether a change of a resource from `old` to `new` changes its rows.
-pub(super) fn changes<T: Table>(old: &Map<String, Value>, new: &Map<String, Value>) -> bool {
-    let paths = T::INDEXED_ARRAY_PATHS;
-    !paths.is_empty() && key(paths, old) != key(paths, new)
-}
-
 /// Brings the rows of resource `id` from `old` to `new` (None: absent). Writes nothing when
 /// neither the indexed values nor the date changed (a status PATCH costs no index write).
 pub(super) async fn write<T: Table>(

@@ -5,7 +5,8 @@
 //! stalls for it. Here automatic checkpoints are off (`wal_autocheckpoint=0`) and this task
 //! runs a PASSIVE checkpoint, which never blocks the writer or readers, shortly after the
 //! writer's commits and once a second in any case.
-//! Durability does not depend on it: a commit is durable once its WAL frames are synced.
+//! Durability does not depend on it: a commit is durable once SQLite has synced its WAL
+//! frames, which it does inside COMMIT (`synchronous=FULL`).
 //! Under a steady stream of writes the WAL would still grow without end; `bound_wal` is the
 //! writer's share in keeping it bounded.
 
@@ -47,17 +48,16 @@ pub fn start(db: DatabaseConnection, commits: Weak<AtomicU64>) {
 }
 
 /// Size of the WAL file past which the writer checkpoints it itself, between two batches:
-/// large enough that at full speed the pause comes every few seconds (it holds up the writes
-/// of that moment for 20-80 ms), small enough that recovering the WAL after a crash is quick.
+/// large enough that under a full load of writes the pause (the writes of that moment wait
+/// for it) is rare, small enough that recovering the WAL after a crash is quick.
 pub(super) const WAL_BOUND: u64 = 512 << 20;
 
 /// Keeps the WAL from growing without end under a steady stream of writes. The checkpoints of
 /// the task above copy the WAL into the database file, but SQLite starts the WAL over only
 /// when a write transaction begins with all of it copied, which under back-to-back batches
-/// never happens: 12 s of creates at full speed (~7,000/s) left a 3.8 GB WAL. So once the
-/// file passes `WAL_BOUND`, the writer copies what is left itself (most of it is copied
-/// already), and its next batch starts the WAL over, writing it again from the top. Writes
-/// wait for that copy.
+/// never happens. So once the file passes `WAL_BOUND`, the writer copies what is left itself
+/// (most of it is copied already), and its next batch starts the WAL over, writing it again
+/// from the top. Writes wait for that copy.
 pub async fn bound_wal(writer: &DatabaseConnection, wal: &Path) {
     checkpoint_past(writer, wal, WAL_BOUND).await;
 }
@@ -94,7 +94,6 @@ pub fn counter() -> Arc<AtomicU64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sqlx::sqlite::SqliteSynchronous;
     use sea_orm::Database;
 
     async fn write_rows(db: &DatabaseConnection, n: usize) {
@@ -110,7 +109,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tmf635-wal-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let options = super::super::options(&url, 1, None, SqliteSynchronous::Normal);
+        let options = super::super::options(&url, 1, None);
         let db = Database::connect(options).await.expect("connect");
         // Truncated to its frames when it starts over, so its size shows when it does.
         db.execute_unprepared("PRAGMA journal_size_limit = 0; CREATE TABLE t (v BLOB)")

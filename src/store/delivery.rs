@@ -211,8 +211,6 @@ impl Store {
                     .collect(),
             );
         }
-        // Nothing is sent before the events it carries are durable.
-        self.settled().await;
         Ok(batches)
     }
 
@@ -316,7 +314,6 @@ impl Store {
             .limit(limit)
             .all(self.db())
             .await?;
-        self.settled().await;
         Ok(deliveries)
     }
 

@@ -2,19 +2,14 @@
 //! resource writes its events to the outbox in the same transaction.
 
 pub mod array_index;
-mod by_id;
 mod checkpoint;
 pub mod delivery;
 mod hub;
-mod idle_memory;
-mod insert;
-mod lane_connection;
 mod outbox;
 mod received_event;
 pub mod resource;
-mod sqlite;
+mod rows;
 mod tables;
-mod wal_sync;
 mod writer;
 
 pub use resource::StoredResource;
@@ -37,53 +32,39 @@ pub struct Store {
     db: DatabaseConnection,
     /// Notified after every committed change, so the local delivery worker wakes at once.
     changes: Arc<Notify>,
-    /// The writer task with group commit: every write on SQLite, inserts on PostgreSQL.
+    /// The writer tasks with group commit: every write on SQLite, creates on PostgreSQL.
     group_commit: GroupCommit,
     backend: DatabaseBackend,
-    /// SQLite: how far the writer's batches are synced, for reads to wait on (`settled`).
-    durability: Option<Arc<wal_sync::Durability>>,
-    /// Connections of their own for statements on one resource by id (see `by_id`).
-    by_id: Arc<by_id::ByIdConnections>,
 }
 
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
-        let db =
-            Database::connect(options(url, max_connections, None, SqliteSynchronous::Full)).await?;
+        let db = Database::connect(options(url, max_connections, None)).await?;
         <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
         let backend = db.get_database_backend();
         let changes = Arc::new(Notify::new());
         let commits = checkpoint::counter();
-        // On SQLite the writer has a connection of its own: SQLite drops a connection's page
-        // cache when another one has written, so a writer borrowing any pooled connection
-        // would start every batch on a cold cache.
-        let (writer_db, durable) = match backend {
+        let (writer_db, wal) = match backend {
             DatabaseBackend::Sqlite => {
                 checkpoint::start(db.clone(), Arc::downgrade(&commits));
-                // 32 MiB of pages: the index pages inserts touch stay cached. (SQLite drops a
-                // reader's cache whenever another connection commits, so readers keep the
-                // default 2 MiB.) Its commits leave the WAL unsynced: `wal_sync` syncs it
-                // before anyone is answered.
-                let options = options(url, 1, Some(32 * 1024), SqliteSynchronous::Normal);
-                let writer_db = Database::connect(options).await?;
-                let durable = wal_file(&writer_db)
-                    .await?
-                    .map(|wal| (wal, wal_sync::Durability::new()));
-                (writer_db, durable)
+                // The writer has a connection of its own: SQLite drops a connection's page
+                // cache when another one has written, so a writer borrowing any pooled
+                // connection would start every batch on a cold cache. Its 32 MiB of pages keep
+                // the index pages inserts touch cached; readers keep SQLite's default 2 MiB.
+                let writer_db = Database::connect(options(url, 1, Some(32 * 1024))).await?;
+                let wal = wal_file(&writer_db).await?;
+                (writer_db, wal)
             }
             _ => (db.clone(), None),
         };
-        let durability = durable.as_ref().map(|(_, d)| d.clone());
-        let group_commit = GroupCommit::start(writer_db, url, changes.clone(), commits, durable)
+        let group_commit = GroupCommit::start(writer_db, wal, changes.clone(), commits)
             .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
-            by_id: Arc::new(by_id::ByIdConnections::new(&db)),
             db,
             changes,
             group_commit,
-            durability,
         })
     }
 
@@ -100,7 +81,8 @@ impl Store {
         self.changes.notify_one();
     }
 
-    /// Runs `work` in a write transaction and answers once it is committed (see `writer`).
+    /// Runs `work` in a write transaction and answers once it is committed: on SQLite in the
+    /// writer's next batch (see `writer`), on PostgreSQL in a transaction of its own.
     pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, Error>
     where
         R: Send + 'static,
@@ -118,7 +100,7 @@ impl Store {
         }
     }
 
-    /// Inserts a new resource with its index rows and events, in the writer's next batch.
+    /// Inserts a new resource with its index rows and events, in a writer's next batch.
     pub(crate) async fn insert(
         &self,
         resource: writer::NewResource,
@@ -128,16 +110,6 @@ impl Store {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
-    }
-
-    /// Completes once whatever the writer committed so far is durable (see `wal_sync`): the
-    /// reads of what the writer writes call it before they answer, so that no client sees
-    /// a write a power loss could take back. At once on PostgreSQL, whose commits are
-    /// durable before they are visible.
-    pub(crate) async fn settled(&self) {
-        if let Some(durability) = &self.durability {
-            durability.settled().await;
-        }
     }
 }
 
@@ -156,40 +128,29 @@ async fn wal_file(db: &DatabaseConnection) -> Result<Option<std::path::PathBuf>,
         .map(|f| std::path::PathBuf::from(format!("{f}-wal"))))
 }
 
-/// Pool settings; on SQLite, the pragmas every connection gets, a page cache of `cache_kib`
-/// instead of SQLite's default, and `synchronous`.
-fn options(
-    url: &str,
-    max_connections: u32,
-    cache_kib: Option<i64>,
-    synchronous: SqliteSynchronous,
-) -> ConnectOptions {
-    let vfs = sqlite::prepare();
+/// Pool settings; on SQLite, the pragmas every connection gets and a page cache of
+/// `cache_kib` instead of SQLite's default.
+fn options(url: &str, max_connections: u32, cache_kib: Option<i64>) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        // No ping before each use: it is one more round trip per query (to the connection's
-        // thread on SQLite, to the server on PostgreSQL), and sqlx already pings a connection
-        // as it returns to the pool. A connection that died while idle fails one query.
-        .test_before_acquire(false)
+        // A ping before each use on PostgreSQL, whose sessions can end under an idle
+        // connection (a server restart, `pg_terminate_backend`): the pool then opens a new
+        // one instead of failing a query. Not on SQLite, where a connection is a thread of
+        // this process and the ping one more hop to it per query.
+        .test_before_acquire(!url.starts_with("sqlite:"))
         // WAL lets reads run beside the writer; FULL sync makes a commit survive power loss
-        // (the writer's NORMAL commits are synced by `wal_sync`); writers queue on the lock
-        // instead of failing.
+        // before it is visible or answered; writers queue on the lock instead of failing.
         .map_sqlx_sqlite_opts(move |o| {
             let o = match cache_kib {
                 Some(kib) => o.pragma("cache_size", format!("-{kib}")),
                 None => o,
             };
-            // WAL writes gathered per commit (see `sqlite`).
-            let o = match vfs {
-                Some(name) => o.vfs(name),
-                None => o,
-            };
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 // Statement journals (multi-row INSERTs, savepoints) in memory, not in a

@@ -4,16 +4,15 @@
 
 use super::tables::{check_indexed_lengths, json_text, rendered_by_id, rendered_page};
 use super::writer::NewResource;
-use super::{array_index, insert, outbox, Store, Table};
+use super::{array_index, outbox, Store, Table};
 use crate::error::Error;
-use crate::events::{self, Event};
+use crate::events;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RuntimeErr, Statement,
-    StreamTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, StreamTrait,
 };
 use serde_json::{Map, Value};
 
@@ -121,12 +120,10 @@ impl Store {
     where
         T: Table,
     {
-        let statement = T::find()
+        T::find()
             .filter(T::id_column().eq(id))
-            .build(self.backend());
-        let row = self.by_id.query_one(&statement).await.map_err(sqlx_error)?;
-        row.map(|row| T::Model::from_query_result(&row, ""))
-            .transpose()?
+            .one(self.db())
+            .await?
             .map(T::stored)
             .ok_or_else(|| Error::NotFound {
                 resource: T::KIND.name(),
@@ -140,8 +137,7 @@ impl Store {
         T: Table,
     {
         let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
-        let row = self.by_id.query_one(&statement).await.map_err(sqlx_error)?;
-        self.settled().await;
+        let row = self.db().query_one(statement).await?;
         let rendered = |row: sea_orm::QueryResult| -> Result<Rendered, DbErr> {
             Ok(Rendered {
                 id: row.try_get_by_index(0)?,
@@ -160,19 +156,6 @@ impl Store {
     /// Lists in `order` (by default newest first, ties by id, so pages never overlap) with the
     /// exact number of matching rows; items rendered with `href_prefix`.
     pub async fn list<T: Table>(
-        &self,
-        query: ListQuery,
-        offset: u64,
-        limit: u64,
-        href_prefix: &str,
-    ) -> Result<Page, Error> {
-        let page = self.page::<T>(query, offset, limit, href_prefix).await?;
-        self.settled().await;
-        Ok(page)
-    }
-
-    /// `list` with no wait for the writer's latest batches to be durable.
-    async fn page<T: Table>(
         &self,
         query: ListQuery,
         offset: u64,
@@ -386,7 +369,6 @@ impl Store {
             check_indexed_lengths::<T>(&document)?;
             if document == current.document {
                 // Nothing written: the answer is what was read.
-                self.settled().await;
                 return Ok(current);
             }
             let row = StoredResource {
@@ -397,22 +379,14 @@ impl Store {
             let json = serde_json::to_string(&row.document)
                 .map_err(|e| Error::Internal(format!("serialising a resource: {e}")))?;
             let events = events::updated(T::KIND, &current.document, &row.document, &json);
-            let indexed = array_index::changes::<T>(&current.document, &row.document);
             // Applies only to the revision read; None when another writer got there first.
-            let written = if self.backend() == DatabaseBackend::Postgres && !indexed {
-                self.update_in_one_statement::<T>(row, current.revision, json, &events)
-                    .await?
-            } else {
-                self.write(move |txn| {
+            let written = self
+                .write(move |txn| {
                     Box::pin(async move {
-                        let updated = update_of::<T>(
-                            txn.get_database_backend(),
-                            &row,
-                            current.revision,
-                            json,
-                        )
-                        .exec(txn)
-                        .await?;
+                        let backend = txn.get_database_backend();
+                        let updated = update_of::<T>(backend, &row, current.revision, json)
+                            .exec(txn)
+                            .await?;
                         if updated.rows_affected != 1 {
                             return Ok(None);
                         }
@@ -422,8 +396,7 @@ impl Store {
                         Ok(Some(row))
                     })
                 })
-                .await?
-            };
+                .await?;
             if let Some(row) = written {
                 return Ok(row);
             }
@@ -432,32 +405,6 @@ impl Store {
             "{} {id} is being changed by other writers; try again",
             T::KIND.name()
         )))
-    }
-
-    /// PostgreSQL: the UPDATE of `row` from revision `from` and the INSERTs of its events as
-    /// one statement (`insert::postgres_guarded`): one round trip instead of BEGIN, UPDATE,
-    /// INSERT and COMMIT. For a change that leaves the array-value index as it is (a status
-    /// PATCH, the usual update). None when the row is no longer at revision `from`.
-    async fn update_in_one_statement<T: Table>(
-        &self,
-        row: StoredResource,
-        from: i64,
-        json: String,
-        events: &[Event],
-    ) -> Result<Option<StoredResource>, Error> {
-        let backend = DatabaseBackend::Postgres;
-        let update = update_of::<T>(backend, &row, from, json).build(backend);
-        let statement = insert::postgres_guarded(update, vec![outbox::rows(events)]);
-        let changed: Option<i64> =
-            match self.by_id.query_one(&statement).await.map_err(sqlx_error)? {
-                Some(result) => Some(result.try_get_by_index(0)?),
-                None => None,
-            };
-        if changed != Some(1) {
-            return Ok(None);
-        }
-        self.changed();
-        Ok(Some(row))
     }
 
     pub async fn delete<T>(&self, id: &str, expected_revision: Option<&[i64]>) -> Result<(), Error>
@@ -494,10 +441,6 @@ impl Store {
             T::KIND.name()
         )))
     }
-}
-
-fn sqlx_error(error: sea_orm::sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(error))
 }
 
 /// The UPDATE of a resource to `row`, applying only to revision `from` of it.

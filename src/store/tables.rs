@@ -32,8 +32,8 @@ pub trait Table:
     fn id_column() -> Self::Column;
     fn revision_column() -> Self::Column;
     fn created_at_column() -> Self::Column;
-    /// The row's typed columns; the document column is left unset, as writes bind it as
-    /// text (see `json_text` and `insert`).
+    /// The row's typed columns; the document column is left unset: an update binds it as
+    /// the text it was serialised to (`json_text`), an insert sets it (`writer`).
     fn active_model(row: &StoredResource) -> Self::ActiveModel;
     fn document_column() -> Self::Column;
     fn stored(model: Self::Model) -> StoredResource;
@@ -47,8 +47,8 @@ pub trait Table:
     const INDEXED_COLUMN_PATHS: &'static [&'static str];
 }
 
-/// A JSON document bound as its text, cast to `jsonb` on PostgreSQL: the query builder would
-/// deep-copy a JSON value to collect it and serialise it again to bind it.
+/// A JSON document bound as the text it was serialised to, cast to `jsonb` on PostgreSQL, so
+/// that it is not copied and serialised once more to be bound.
 pub(super) fn json_text(backend: DatabaseBackend, text: String) -> SimpleExpr {
     let text = Expr::val(text);
     match backend {

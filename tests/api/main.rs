@@ -5,6 +5,8 @@
 //!
 //! One test binary (modules below) so the server links once.
 
+#![forbid(unsafe_code)]
+
 mod abuse;
 mod array_index;
 mod errors;

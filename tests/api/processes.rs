@@ -1,6 +1,7 @@
 //! The real `tmf635` binary in its own process, for what an in-process server cannot show:
-//! an event committed just before the process is SIGKILLed is delivered after a restart, and
-//! two processes sharing one PostgreSQL database deliver each event exactly once.
+//! an event committed just before the process is SIGKILLed is delivered after a restart, two
+//! processes sharing one PostgreSQL database deliver each event exactly once, and a commit
+//! that fails because the disk did ends the process without acknowledging its writes.
 
 use crate::fixtures::usage;
 use crate::helpers::{id_of, join_all, Backend, ScratchDatabase, BASE_PATH};
@@ -36,6 +37,15 @@ impl ServerProcess {
     /// Starts the binary on `database_url` with fast delivery settings (polling every 20 ms,
     /// retrying after 50 ms up to 200 ms), delivering or not; waits until it answers.
     async fn start(database_url: &str, delivery_enabled: bool) -> ServerProcess {
+        ServerProcess::start_with(database_url, delivery_enabled, &[]).await
+    }
+
+    /// `start`, with the variables `env` set too.
+    async fn start_with(
+        database_url: &str,
+        delivery_enabled: bool,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let port = free_port();
         let log = std::env::temp_dir().join(format!(
             "tmf635-process-{}.log",
@@ -56,6 +66,8 @@ impl ServerProcess {
             .env_remove("TMF635_CALLBACK_ALLOWED_HOSTS")
             .env_remove("TMF635_PUBLIC_URL")
             .env_remove("TMF635_DELIVERY_MAX_ATTEMPTS")
+            .env_remove("TMF635_TEST_FAIL_COMMIT_AFTER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -92,6 +104,22 @@ impl ServerProcess {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to end by itself; its exit status.
+    async fn wait_for_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < within,
+                "tmf635 still runs after {within:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// SIGKILL (no shutdown of any kind), and reap it.
@@ -377,5 +405,71 @@ async fn postgres_two_processes_deliver_each_event_exactly_once() {
     assert!(
         listener.refused("/").is_empty(),
         "the listener never refused anything"
+    );
+}
+
+/// The SQLite writer's commit fails as a failing disk would make it fail (the test-only
+/// `TMF635_TEST_FAIL_COMMIT_AFTER=3`: the fourth batch). The process ends with a non-zero
+/// status without answering the write of that batch with a 2xx; after a restart every usage
+/// that was acknowledged is there, and besides them at most the unacknowledged one.
+#[tokio::test]
+async fn sqlite_a_failed_commit_ends_the_process_without_acknowledging_it() {
+    let Some(database) = ScratchDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let env = [("TMF635_TEST_FAIL_COMMIT_AFTER", "3")];
+    let mut first = ServerProcess::start_with(&database.url, false, &env).await;
+    let url = format!("{}/usage", first.base);
+    let mut acknowledged = Vec::new();
+    let mut unacknowledged = None;
+    // One create after another: each is a batch of its own.
+    for _ in 0..5 {
+        let answer = first
+            .client
+            .post(&url)
+            .json(&usage("VOICE", "received"))
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => {
+                let created: Value = response.json().await.expect("the created usage");
+                acknowledged.push(id_of(&created));
+            }
+            other => {
+                unacknowledged = Some(other.map(|response| response.status()));
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        acknowledged.len(),
+        3,
+        "the creates before the failed commit are answered 201:\n{}",
+        first.log()
+    );
+    assert!(
+        unacknowledged.is_some(),
+        "the create of the failed commit got no 2xx"
+    );
+    let status = first.wait_for_exit(Duration::from_secs(10)).await;
+    assert_eq!(
+        status.code(),
+        Some(70),
+        "exit status; log:\n{}",
+        first.log()
+    );
+    assert!(first.log().contains("disk failed"), "{}", first.log());
+
+    let second = ServerProcess::start(&database.url, false).await;
+    for id in &acknowledged {
+        let (status, _) = second.get(&format!("/usage/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "acknowledged usage {id} is there");
+    }
+    let (status, listed) = second.get("/usage").await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = listed.as_array().map_or(0, Vec::len);
+    assert!(
+        (3..=4).contains(&stored),
+        "the acknowledged usages and at most the unacknowledged one: {listed}"
     );
 }
