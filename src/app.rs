@@ -125,7 +125,12 @@ fn worker_settings(config: &Config) -> WorkerSettings {
 impl App {
     /// Connects the database (running migrations) and binds the listen address.
     pub async fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
-        let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+        let store = Store::connect(
+            &config.database_url,
+            config.db_max_connections,
+            Duration::from_millis(config.statement_timeout_ms),
+        )
+        .await?;
         let callbacks = CallbackClient::new(
             Duration::from_millis(config.callback_timeout_ms),
             config.callback_allowed_hosts.clone(),

@@ -72,7 +72,7 @@ pub struct Config {
     pub max_requests_in_flight: usize,
 
     /// Time limit of one SQL statement on PostgreSQL, in milliseconds (`statement_timeout`);
-    /// a statement cancelled by it answers 503.
+    /// a statement cancelled by it answers 503. 0: no limit. Migrations run without it.
     #[arg(long, env = "TMF635_STATEMENT_TIMEOUT_MS", default_value_t = 20_000)]
     pub statement_timeout_ms: u64,
 

@@ -37,6 +37,7 @@ impl Error {
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Database(e) if statement_timed_out(e) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -44,11 +45,26 @@ impl Error {
     /// What the client is told; internal details stay in the log.
     fn public_message(&self) -> String {
         match self {
+            Error::Database(e) if statement_timed_out(e) => {
+                "a database statement ran past the statement time limit".into()
+            }
             Error::Database(_) | Error::Internal(_) => {
                 "the server could not complete the request".into()
             }
             other => other.to_string(),
         }
+    }
+}
+
+/// Whether PostgreSQL cancelled the statement for running past `statement_timeout`
+/// (SQLSTATE 57014, query_canceled).
+fn statement_timed_out(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    match e {
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            matches!(e, sea_orm::sqlx::Error::Database(d) if d.code().as_deref() == Some("57014"))
+        }
+        _ => false,
     }
 }
 

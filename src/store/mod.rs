@@ -39,9 +39,22 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, DbErr> {
-        let db = Database::connect(options(url, max_connections, None)).await?;
-        <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
+    /// On PostgreSQL a statement running past `statement_timeout` is cancelled.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        statement_timeout: Duration,
+    ) -> Result<Store, DbErr> {
+        let db = Database::connect(options(url, max_connections, None, statement_timeout)).await?;
+        if db.get_database_backend() == DatabaseBackend::Postgres {
+            // Migrations run with no statement time limit (building an index on a large table
+            // takes what it takes), on a connection of their own.
+            let migrations = Database::connect(options(url, 1, None, Duration::ZERO)).await?;
+            <migration::Migrator as migration::MigratorTrait>::up(&migrations, None).await?;
+            migrations.close().await?;
+        } else {
+            <migration::Migrator as migration::MigratorTrait>::up(&db, None).await?;
+        }
         let backend = db.get_database_backend();
         let changes = Arc::new(Notify::new());
         let commits = checkpoint::counter();
@@ -52,7 +65,8 @@ impl Store {
                 // cache when another one has written, so a writer borrowing any pooled
                 // connection would start every batch on a cold cache. Its 32 MiB of pages keep
                 // the index pages inserts touch cached; readers keep SQLite's default 2 MiB.
-                let writer_db = Database::connect(options(url, 1, Some(32 * 1024))).await?;
+                let writer_db =
+                    Database::connect(options(url, 1, Some(32 * 1024), statement_timeout)).await?;
                 let wal = wal_file(&writer_db).await?;
                 (writer_db, wal)
             }
@@ -129,10 +143,18 @@ async fn wal_file(db: &DatabaseConnection) -> Result<Option<std::path::PathBuf>,
 }
 
 /// Pool settings; on SQLite, the pragmas every connection gets and a page cache of
-/// `cache_kib` instead of SQLite's default.
-fn options(url: &str, max_connections: u32, cache_kib: Option<i64>) -> ConnectOptions {
+/// `cache_kib` instead of SQLite's default; on PostgreSQL, the session's `statement_timeout`.
+fn options(
+    url: &str,
+    max_connections: u32,
+    cache_kib: Option<i64>,
+    statement_timeout: Duration,
+) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
+    // 0: no limit, as PostgreSQL reads it.
+    let timeout_ms = statement_timeout.as_millis().to_string();
     options
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", timeout_ms.as_str())]))
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))

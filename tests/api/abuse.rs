@@ -355,3 +355,58 @@ mod time_limits {
         }
     }
 }
+
+/// A statement past PostgreSQL's `statement_timeout` is cancelled and answered 503.
+mod statement_timeout {
+    use super::*;
+    use crate::helpers::Backend;
+
+    /// Fills the database at `url` with usages of long descriptions, through a server with
+    /// the default settings, and stops it.
+    async fn fill(url: String) {
+        let mut config = tmf635::Config::with_database(&url);
+        config.listen = "127.0.0.1:0".into();
+        let app = tmf635::app::App::build(&config)
+            .await
+            .expect("the server starts");
+        let base = format!(
+            "http://{}{}",
+            app.local_addr().expect("bound"),
+            crate::helpers::BASE_PATH
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let creates = (0..300).map(|n| {
+            let mut body = usage("VOICE", "rated");
+            body["description"] = json!(format!("{n}{}", "a".repeat(4000)));
+            client.post(format!("{base}/usage")).json(&body).send()
+        });
+        for response in futures_util::future::join_all(creates).await {
+            assert_eq!(response.expect("answered").status(), StatusCode::CREATED);
+        }
+        let _ = stop.send(());
+        let _ = server.await;
+    }
+
+    #[tokio::test]
+    async fn a_statement_past_the_time_limit_is_503() {
+        let Some(app) = TestApp::spawn_prepared(
+            Backend::Postgres,
+            |config| config.statement_timeout_ms = 1,
+            fill,
+        )
+        .await
+        else {
+            return;
+        };
+        let response = app.get("/usage?description.regex=b$&limit=1").await;
+        let message = assert_tmf_error(response, 503).await;
+        assert!(message.contains("statement time limit"), "{message}");
+        // Nothing is held: the next statement that fits in the limit is answered.
+        let response = app.get("/usage/unknown").await;
+        assert_ne!(response.status().as_u16(), 503);
+    }
+}
