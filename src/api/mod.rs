@@ -22,6 +22,7 @@ pub struct Settings {
     pub default_limit: u64,
     pub max_limit: u64,
     pub enforce_usage_lifecycle: bool,
+    pub max_subscriptions: u64,
 }
 
 impl From<&Config> for Settings {
@@ -34,6 +35,7 @@ impl From<&Config> for Settings {
             default_limit: config.default_limit,
             max_limit: config.max_limit.max(1),
             enforce_usage_lifecycle: config.enforce_usage_lifecycle,
+            max_subscriptions: config.max_subscriptions,
         }
     }
 }
