@@ -6,6 +6,7 @@
 //! One test binary (modules below) so the server links once.
 
 mod array_index;
+mod egress;
 mod errors;
 mod event_pending_migration;
 mod events;
