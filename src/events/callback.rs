@@ -235,21 +235,18 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
 /// What kind of failure a request error was, in words that reveal nothing of the network
 /// behind the callback.
 fn failure_kind(error: &reqwest::Error) -> &'static str {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(cause) = source {
-        // An io::Error's `source` skips the error it wraps: look at that one too.
-        let wrapped = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn StdError + 'static));
-        for candidate in [Some(cause), wrapped].into_iter().flatten() {
-            if let Some(egress) = candidate.downcast_ref::<EgressError>() {
-                return match egress {
-                    EgressError::Unresolved { .. } => "DNS failure",
-                    _ => REFUSED_BY_EGRESS_POLICY,
-                };
-            }
+    let mut next: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(cause) = next {
+        if let Some(egress) = cause.downcast_ref::<EgressError>() {
+            return match egress {
+                EgressError::Unresolved { .. } => "DNS failure",
+                _ => REFUSED_BY_EGRESS_POLICY,
+            };
         }
+        if cause.is::<rustls::Error>() {
+            return "TLS error";
+        }
+        next = cause.source();
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             match io.kind() {
@@ -261,20 +258,18 @@ fn failure_kind(error: &reqwest::Error) -> &'static str {
                 NetworkUnreachable | HostUnreachable => return "unreachable",
                 _ => {}
             }
+            // An io::Error's `source` skips the error it wraps: go into that one.
+            if let Some(wrapped) = io.get_ref() {
+                next = Some(wrapped);
+            }
         }
-        source = cause.source();
     }
     if error.is_timeout() {
         "timeout"
     } else if error.is_redirect() {
         "redirect not followed"
     } else if error.is_connect() {
-        let text = error_chain(error).to_ascii_lowercase();
-        if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
-            "TLS error"
-        } else {
-            "connection failed"
-        }
+        "connection failed"
     } else {
         "request failed"
     }

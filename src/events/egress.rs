@@ -73,7 +73,7 @@ impl fmt::Display for Refusal {
 }
 
 impl Refusal {
-    /// `the loopback address 127.0.0.1, which callbacks may not reach (...)`.
+    /// `a loopback address (127.0.0.1), which callbacks may not reach (...)`.
     pub fn explain(&self, ip: IpAddr) -> String {
         match self {
             Refusal::Default(kind) => format!(

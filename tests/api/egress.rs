@@ -228,6 +228,8 @@ mod when_allowed {
                 (register(&app, &slow.url("/slow")).await, "timeout"),
                 (register(&app, &down.url("/down")).await, "HTTP 503"),
                 (register(&app, &format!("http://127.0.0.1:{closed}/closed")).await, "connection refused"),
+                // TLS to a listener that speaks plain HTTP.
+                (register(&app, &format!("https://127.0.0.1:{}/tls", down.port())).await, "TLS error"),
             ];
             app.create("/usage", &usage("DATA", "received")).await;
             for (id, kind) in cases {
