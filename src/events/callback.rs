@@ -77,6 +77,9 @@ impl CallbackClient {
             .dns_resolver(Arc::new(PolicyResolver {
                 policy: policy.clone(),
             }))
+            // Never through HTTP_PROXY / HTTPS_PROXY / ALL_PROXY: the proxy would resolve and
+            // connect to the callback's host itself, out of the policy's reach.
+            .no_proxy()
             .pool_max_idle_per_host(4)
             .user_agent(concat!("tmf635/", env!("CARGO_PKG_VERSION")))
             .build()
