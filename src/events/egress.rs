@@ -125,6 +125,12 @@ impl EgressPolicy {
                 source,
             })?
             .collect();
+        if resolved.is_empty() {
+            return Err(EgressError::Unresolved {
+                host: host.to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            });
+        }
         let (allowed, refused): (Vec<_>, Vec<_>) = resolved
             .into_iter()
             .map(|addr| (addr, self.check(addr.ip())))
