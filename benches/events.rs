@@ -50,6 +50,8 @@ async fn run(backend: &str, events: usize, clients: usize) -> Option<String> {
     config.listen = "127.0.0.1:0".into();
     config.log = "warn".into();
     config.delivery_poll_ms = 50;
+    // The listener is on loopback, which callbacks may not reach by default.
+    config.callback_allow_cidrs = "127.0.0.0/8".parse().expect("a CIDR");
     let app = App::build(&config).await.expect("the server starts");
     let base = format!("http://{}/tmf-api/usageManagement/v4", app.local_addr()?);
     tokio::spawn(app.run(std::future::pending()));

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::docs;
 use crate::error::into_tmf_response;
 use crate::events::callback::CallbackClient;
+use crate::events::egress::EgressPolicy;
 use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
 use crate::limits::{within_limits, ReadDeadlineAcceptor, RequestLimits};
@@ -134,6 +135,10 @@ impl App {
         let callbacks = CallbackClient::new(
             Duration::from_millis(config.callback_timeout_ms),
             config.callback_allowed_hosts.clone(),
+            EgressPolicy::new(
+                config.callback_allow_cidrs.clone(),
+                config.callback_deny_cidrs.clone(),
+            ),
         )?;
         let acceptor = ReadDeadlineAcceptor {
             inner: TcpListener::bind(config.listen.clone())

@@ -1,5 +1,6 @@
 //! Every setting of the server, from flags or the environment (`tmf635 --help` lists them).
 
+use crate::events::egress::Cidrs;
 use clap::Parser;
 
 #[derive(Parser, Debug, Clone)]
@@ -116,6 +117,31 @@ pub struct Config {
     /// Comma-separated hosts callbacks may point at; empty allows any host.
     #[arg(long, env = "TMF635_CALLBACK_ALLOWED_HOSTS", value_delimiter = ',')]
     pub callback_allowed_hosts: Vec<String>,
+
+    /// Comma-separated CIDRs (or single addresses) callbacks may reach even though they are
+    /// refused by default (loopback, link-local, unspecified, multicast, broadcast), e.g.
+    /// `127.0.0.0/8` for a listener on the same machine. `TMF635_CALLBACK_DENY_CIDRS` still wins.
+    #[arg(
+        long,
+        env = "TMF635_CALLBACK_ALLOW_CIDRS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub callback_allow_cidrs: Cidrs,
+
+    /// Comma-separated CIDRs (or single addresses) callbacks may never reach, e.g. `10.0.0.0/8`;
+    /// they win over `TMF635_CALLBACK_ALLOW_CIDRS`.
+    #[arg(
+        long,
+        env = "TMF635_CALLBACK_DENY_CIDRS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub callback_deny_cidrs: Cidrs,
+
+    /// Most subscriptions (`/hub`) this server keeps; a registration beyond it answers 409.
+    #[arg(long, env = "TMF635_MAX_SUBSCRIPTIONS", default_value_t = 1000)]
+    pub max_subscriptions: u64,
 
     /// Most database connections this instance opens.
     #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]

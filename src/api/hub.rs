@@ -3,6 +3,7 @@
 use super::representation::paging;
 use super::Handlers;
 use crate::error::Error;
+use crate::events::egress::redact;
 use crate::events::subscription_query::SubscriptionQuery;
 use crate::generated::endpoints::{
     ListHubDeliveryResponse, ListHubResponse, RedriveHubResponse, RegisterListenerResponse,
@@ -26,8 +27,10 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// A subscription as answered: its callback redacted (user, password and query may be
+/// credentials; the stored callback keeps them and deliveries use them).
 fn subscription_body(subscription: hub::Model) -> Document<EventSubscription> {
-    let mut body = json!({"id": subscription.id, "callback": subscription.callback});
+    let mut body = json!({"id": subscription.id, "callback": redact(&subscription.callback)});
     if let Some(query) = subscription.query {
         body["query"] = Value::String(query);
     }
@@ -65,7 +68,8 @@ impl Handlers {
             .unwrap_or_default()
             .to_string();
         self.callbacks
-            .check(&callback)
+            .check_registration(&callback)
+            .await
             .map_err(|e| Error::BadRequest(format!("callback: {e}")))?;
         let query = body
             .get("query")
@@ -74,6 +78,18 @@ impl Handlers {
             .filter(|q| !q.trim().is_empty());
         if let Some(q) = &query {
             SubscriptionQuery::parse(q)?;
+        }
+        // 409 Conflict: the hub as it is (full) conflicts with one more subscription, and
+        // unregistering one resolves it. Not 429 (no rate: waiting does not help) nor 403
+        // (nothing to do with who asks). Checked before the insert, not in its transaction:
+        // registrations racing on several instances may go a few over.
+        let max = self.settings.max_subscriptions;
+        if self.store.subscription_count().await? >= max {
+            return Err(Error::Conflict(format!(
+                "this server keeps at most {max} subscriptions (TMF635_MAX_SUBSCRIPTIONS); \
+                 unregister one first"
+            ))
+            .into());
         }
         let subscription = self.store.create_subscription(callback, query).await?;
         Ok(RegisterListenerResponse::Created(JsonBody(

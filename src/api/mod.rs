@@ -26,6 +26,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_patch_operations: usize,
     pub max_page_bytes: usize,
+    pub max_subscriptions: u64,
 }
 
 impl From<&Config> for Settings {
@@ -42,6 +43,7 @@ impl From<&Config> for Settings {
             max_body_bytes: config.max_body_bytes,
             max_patch_operations: config.max_patch_operations,
             max_page_bytes: config.max_page_bytes,
+            max_subscriptions: config.max_subscriptions,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! subscription, by a worker beside the request path (`worker`, `callback`).
 
 pub mod callback;
+pub mod egress;
 pub mod payload;
 pub mod subscription_query;
 pub mod worker;

@@ -163,9 +163,10 @@ impl Worker {
             if !attempt.succeeded() {
                 tracing::info!(
                     delivery = %lease.delivery.id,
-                    callback = %lease.callback,
+                    callback = %super::egress::redact(&lease.callback),
                     attempts,
                     error = attempt.error.as_deref().unwrap_or(""),
+                    detail = attempt.detail.as_deref().unwrap_or(""),
                     status = attempt.http_status,
                     dead = retry_at.is_none(),
                     "event delivery failed"

@@ -33,7 +33,11 @@ pub struct Leased {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub http_status: Option<u16>,
+    /// The kind of failure (`timeout`, `connection refused`, `refused by egress policy`, ...):
+    /// what clients are shown, never the network error's text.
     pub error: Option<String>,
+    /// The full error, for the server log only (never stored).
+    pub detail: Option<String>,
     pub duration_ms: i64,
 }
 
@@ -335,9 +339,7 @@ impl Store {
 fn describe(attempt: &Attempt) -> Option<String> {
     match (&attempt.error, attempt.http_status) {
         (Some(error), _) => Some(error.clone()),
-        (None, Some(status)) if !(200..300).contains(&status) => {
-            Some(format!("the callback answered {status}"))
-        }
+        (None, Some(status)) if !(200..300).contains(&status) => Some(format!("HTTP {status}")),
         _ => None,
     }
 }

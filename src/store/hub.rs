@@ -5,7 +5,8 @@ use crate::error::Error;
 use chrono::Utc;
 use entity::{delivery, hub};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 impl Store {
@@ -29,6 +30,11 @@ impl Store {
         .exec_without_returning(self.db())
         .await?;
         Ok(model)
+    }
+
+    /// How many subscriptions there are.
+    pub async fn subscription_count(&self) -> Result<u64, Error> {
+        Ok(hub::Entity::find().count(self.db()).await?)
     }
 
     pub async fn subscriptions(&self) -> Result<Vec<hub::Model>, Error> {

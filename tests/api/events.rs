@@ -85,7 +85,7 @@ async fn deliveries(app: &TestApp, subscription: &str, status: Option<&str>) -> 
 }
 
 /// Polls the deliveries of a subscription until `done` holds of them; fails after DEADLINE.
-async fn wait_deliveries(
+pub(crate) async fn wait_deliveries(
     app: &TestApp,
     subscription: &str,
     status: Option<&str>,

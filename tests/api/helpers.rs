@@ -87,6 +87,8 @@ impl TestApp {
         let mut config = Config::with_database(&url);
         config.listen = "127.0.0.1:0".into();
         config.db_max_connections = 4;
+        // The test listeners are on loopback, which callbacks may not reach by default.
+        config.callback_allow_cidrs = "127.0.0.0/8".parse().expect("a CIDR");
         configure(&mut config);
         let app = App::build(&config).await.expect("the server starts");
         let addr = app.local_addr().expect("the server is bound");

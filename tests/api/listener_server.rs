@@ -27,6 +27,8 @@ pub struct Received {
     pub path: String,
     /// The query string, if any.
     pub query: Option<String>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
     /// The body as JSON (`Value::Null` when it was not JSON).
     pub body: Value,
     /// What the listener answered.
@@ -111,6 +113,11 @@ impl TestListener {
                 let path = request.uri().path().to_string();
                 let query = request.uri().query().map(str::to_string);
                 let method = request.method().to_string();
+                let authorization = request
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
                 let bytes = request.take_body().into_vec().await.unwrap_or_default();
                 let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let redirect = state
@@ -141,6 +148,7 @@ impl TestListener {
                     method,
                     path,
                     query,
+                    authorization,
                     body,
                     status: status.as_u16(),
                 });

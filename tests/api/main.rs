@@ -9,6 +9,7 @@
 
 mod abuse;
 mod array_index;
+mod egress;
 mod errors;
 mod event_pending_migration;
 mod events;

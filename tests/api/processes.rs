@@ -1,7 +1,8 @@
 //! The real `tmf635` binary in its own process, for what an in-process server cannot show:
 //! an event committed just before the process is SIGKILLed is delivered after a restart, two
-//! processes sharing one PostgreSQL database deliver each event exactly once, and a commit
-//! that fails because the disk did ends the process without acknowledging its writes.
+//! processes sharing one PostgreSQL database deliver each event exactly once, a commit that
+//! fails because the disk did ends the process without acknowledging its writes, and the log
+//! never shows callback credentials.
 
 use crate::fixtures::usage;
 use crate::helpers::{id_of, join_all, Backend, ScratchDatabase, BASE_PATH};
@@ -62,6 +63,9 @@ impl ServerProcess {
             .env("TMF635_DELIVERY_BACKOFF_MAX_MS", "200")
             .env("TMF635_CALLBACK_TIMEOUT_MS", "2000")
             .env("TMF635_DB_MAX_CONNECTIONS", "4")
+            .env("TMF635_CALLBACK_ALLOW_CIDRS", "127.0.0.0/8")
+            .env_remove("TMF635_CALLBACK_DENY_CIDRS")
+            .env_remove("TMF635_MAX_SUBSCRIPTIONS")
             .env("RUST_LOG", "info")
             .env_remove("TMF635_CALLBACK_ALLOWED_HOSTS")
             .env_remove("TMF635_PUBLIC_URL")
@@ -472,4 +476,63 @@ async fn sqlite_a_failed_commit_ends_the_process_without_acknowledging_it() {
         (3..=4).contains(&stored),
         "the acknowledged usages and at most the unacknowledged one: {listed}"
     );
+}
+
+/// Callback credentials (user, password, query) never reach the log, where failed deliveries
+/// are logged with their callback and the full error.
+async fn the_log_never_shows_callback_credentials(backend: Backend) {
+    let Some(database) = ScratchDatabase::create(backend).await else {
+        return;
+    };
+    let down = TestListener::start().await;
+    down.set_down(true);
+    let closed = free_port();
+    let server = ServerProcess::start(&database.url, true).await;
+    let callbacks = [
+        format!(
+            "http://alice:s3cret@127.0.0.1:{}/down?token=t0ken",
+            down.port()
+        ),
+        format!("http://alice:s3cret@127.0.0.1:{closed}/closed?token=t0ken"),
+    ];
+    let mut subscriptions = Vec::new();
+    for callback in &callbacks {
+        let created = server.create("/hub", &json!({"callback": callback})).await;
+        subscriptions.push(id_of(&created));
+    }
+    server.create("/usage", &usage("DATA", "received")).await;
+    let started = Instant::now();
+    for id in &subscriptions {
+        loop {
+            let (status, deliveries) = server.get(&format!("/hub/{id}/delivery")).await;
+            assert_eq!(status, StatusCode::OK);
+            if deliveries[0]["attempts"].as_i64() >= Some(2) {
+                break;
+            }
+            assert!(
+                started.elapsed() < STARTUP,
+                "{deliveries}\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let log = server.log();
+    assert!(
+        log.contains("event delivery failed") && log.contains("http://***:***@127.0.0.1"),
+        "failed deliveries are logged, their callbacks redacted:\n{log}"
+    );
+    for secret in ["alice", "s3cret", "t0ken"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_the_log_never_shows_callback_credentials() {
+    the_log_never_shows_callback_credentials(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_the_log_never_shows_callback_credentials() {
+    the_log_never_shows_callback_credentials(Backend::Postgres).await;
 }
