@@ -115,9 +115,10 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         max_attempts: config.delivery_max_attempts.max(1),
         backoff_initial: Duration::from_millis(config.delivery_backoff_ms),
         backoff_max: Duration::from_millis(config.delivery_backoff_max_ms),
-        // A lease outlives the slowest batch (every callback timing out) by a wide margin, so
-        // no other instance takes a delivery while it is still being sent.
-        lease: callback_timeout * (DELIVERY_BATCH as u32 + 2) + Duration::from_secs(30),
+        // Short, and renewed while its batch is being sent (see `Worker::deliver`): a
+        // crashed instance holds its subscriptions up for one lease at most. It outlives
+        // one callback, the longest step between two renewals.
+        lease: (callback_timeout * 2).max(Duration::from_secs(1)),
         concurrency: config.delivery_concurrency.max(1),
         batch: DELIVERY_BATCH,
     }

@@ -19,7 +19,8 @@ pub struct WorkerSettings {
     pub max_attempts: i32,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
-    /// How long a leased delivery is this instance's; longer than a callback may take.
+    /// How long a leased delivery is this instance's without a renewal; renewed every third
+    /// of it while its batch is being sent, so it need only outlive one callback.
     pub lease: Duration,
     /// Subscriptions served at once (each by one task, in order).
     pub concurrency: u64,
@@ -138,8 +139,29 @@ impl Worker {
     }
 
     /// Sends a subscription's batch in order, stopping at the first failure (the rest stays
-    /// queued behind it), then records every attempt in one transaction.
+    /// queued behind it), then records every attempt in one transaction. The batch's lease is
+    /// renewed meanwhile: should this instance die, another takes the batch over within one
+    /// lease, and sends what was in flight again under the same event ids.
     async fn deliver(&self, batch: Vec<Leased>) -> Result<(), crate::error::Error> {
+        let ids: Vec<String> = batch.iter().map(|l| l.delivery.id.clone()).collect();
+        let renew = async {
+            loop {
+                tokio::time::sleep(self.settings.lease / 3).await;
+                let until = Utc::now()
+                    + chrono::Duration::from_std(self.settings.lease)
+                        .unwrap_or(chrono::Duration::seconds(10));
+                if let Err(e) = self.store.renew_leases(&self.owner, &ids, until).await {
+                    tracing::warn!(error = %e, "renewing a delivery lease failed");
+                }
+            }
+        };
+        tokio::select! {
+            sent = self.send(batch) => sent,
+            never = renew => never,
+        }
+    }
+
+    async fn send(&self, batch: Vec<Leased>) -> Result<(), crate::error::Error> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut unsent = Vec::new();
         for lease in batch {

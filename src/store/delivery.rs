@@ -218,6 +218,23 @@ impl Store {
         Ok(batches)
     }
 
+    /// Extends this owner's lease on the deliveries `ids` it still holds to `until`.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        until: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+            .filter(delivery::Column::Id.is_in(ids.to_vec()))
+            .filter(delivery::Column::LeaseOwner.eq(owner))
+            .filter(delivery::Column::Status.eq(PENDING))
+            .exec(self.db())
+            .await?;
+        Ok(())
+    }
+
     /// Gives leased deliveries back without an attempt (they stay pending, in order).
     pub async fn release_leases(&self, owner: &str, ids: &[String]) -> Result<(), Error> {
         if ids.is_empty() {

@@ -9,6 +9,7 @@
 
 mod abuse;
 mod array_index;
+mod delivery_failover;
 mod egress;
 mod errors;
 mod event_pending_migration;
@@ -23,6 +24,7 @@ mod listener_server;
 mod processes;
 mod query;
 mod regex_and_patch_test;
+mod server_process;
 mod smoke;
 mod spec;
 mod usage;
