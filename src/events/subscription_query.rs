@@ -4,6 +4,7 @@
 
 use super::{event_type, Change};
 use crate::error::Error;
+use crate::query::array_groups::{self, ArrayPath, Group};
 use crate::query::schema::{self, AttrType};
 use crate::query::{filter, Condition, Op};
 use crate::resource::ResourceKind;
@@ -165,44 +166,34 @@ fn json_text(value: &Value) -> Option<String> {
     }
 }
 
+/// Whether every condition holds of `value` (paths read from `depth`), those through one
+/// array of one element of it (`array_groups`).
 fn group_matches(value: &Value, depth: usize, conditions: &[&Resolved]) -> bool {
-    let mut done = vec![false; conditions.len()];
-    for (i, c) in conditions.iter().enumerate() {
-        if done[i] {
-            continue;
-        }
-        match c.arrays.iter().find(|&&a| a >= depth) {
-            None => {
-                done[i] = true;
-                if !condition_matches(value, depth, c) {
-                    return false;
-                }
-            }
-            Some(&array_at) => {
-                let prefix = &c.condition.path[..=array_at];
-                let mut members = Vec::new();
-                for (j, other) in conditions.iter().enumerate() {
-                    if !done[j]
-                        && other.arrays.iter().find(|&&a| a >= depth) == Some(&array_at)
-                        && other.condition.path.starts_with(prefix)
-                    {
-                        done[j] = true;
-                        members.push(*other);
-                    }
-                }
-                let elements = at_path(value, &prefix[depth..]).and_then(Value::as_array);
-                let any = elements.is_some_and(|items| {
+    array_groups::group(depth, conditions)
+        .into_iter()
+        .all(|part| match part {
+            Group::Plain(c) => condition_matches(value, depth, c),
+            Group::Element {
+                array_at,
+                prefix,
+                members,
+            } => at_path(value, &prefix[depth..])
+                .and_then(Value::as_array)
+                .is_some_and(|items| {
                     items
                         .iter()
                         .any(|item| group_matches(item, array_at + 1, &members))
-                });
-                if !any {
-                    return false;
-                }
-            }
-        }
+                }),
+        })
+}
+
+impl ArrayPath for Resolved {
+    fn path(&self) -> &[String] {
+        &self.condition.path
     }
-    true
+    fn arrays(&self) -> &[usize] {
+        &self.arrays
+    }
 }
 
 fn at_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {

@@ -8,6 +8,7 @@
 //! - values compare by the attribute's type in the schema: date-times as instants, numbers as
 //!   numbers, booleans as booleans, the rest as text.
 
+use super::array_groups::{self, ArrayPath, Group};
 use super::index_probe;
 use super::schema::{self, AttrType};
 use super::sql::{push_array_elements, push_pg_json, push_scalar, Context, Sql};
@@ -20,6 +21,15 @@ use sea_orm::sea_query::{Condition as SqlCondition, SimpleExpr};
 use sea_orm::{DatabaseBackend, IdenStatic, Value};
 
 /// A condition resolved against the schema, with its values parsed by type.
+impl ArrayPath for Resolved<'_> {
+    fn path(&self) -> &[String] {
+        &self.condition.path
+    }
+    fn arrays(&self) -> &[usize] {
+        &self.arrays
+    }
+}
+
 pub(super) struct Resolved<'a> {
     pub condition: &'a Condition,
     pub ty: AttrType,
@@ -124,7 +134,8 @@ fn resolve<'a, T: Table>(
 }
 
 /// Appends `(c1 AND c2 ...)` for conditions whose paths start at `depth` under `context`.
-/// Conditions that cross an array next are grouped by that array into one EXISTS.
+/// Conditions that cross an array next are grouped by that array into one EXISTS
+/// (`array_groups`).
 fn push_group<T: Table>(
     sql: &mut Sql,
     context: &Context,
@@ -139,33 +150,17 @@ fn push_group<T: Table>(
             sql.push(" AND ");
         }
     };
-    let mut done = vec![false; conditions.len()];
-    for (i, c) in conditions.iter().enumerate() {
-        if done[i] {
-            continue;
-        }
-        match c.arrays.iter().find(|&&a| a >= depth) {
-            None => {
-                done[i] = true;
-                and(sql);
-                push_comparison::<T>(sql, context, depth, c);
-            }
-            Some(&array_at) => {
-                // Every pending condition through the same array path shares the element.
-                let prefix = &c.condition.path[..=array_at];
-                let mut members: Vec<&Resolved> = Vec::new();
-                for (j, other) in conditions.iter().enumerate() {
-                    if !done[j]
-                        && other.arrays.iter().find(|&&a| a >= depth) == Some(&array_at)
-                        && other.condition.path.starts_with(prefix)
-                    {
-                        done[j] = true;
-                        members.push(other);
-                    }
-                }
+    for part in array_groups::group(depth, conditions) {
+        and(sql);
+        match part {
+            Group::Plain(c) => push_comparison::<T>(sql, context, depth, c),
+            Group::Element {
+                array_at,
+                prefix,
+                members,
+            } => {
                 *aliases += 1;
                 let alias = format!("e{aliases}");
-                and(sql);
                 sql.push("EXISTS (SELECT 1 FROM ");
                 push_array_elements(sql, context, &prefix[depth..], &alias);
                 sql.push(" WHERE ");

@@ -3,6 +3,7 @@
 //! in `api/` (`schema`), and the tree is compiled to SQL with bound values (`compile`, `sql`).
 //! No text from the request ever becomes SQL.
 
+pub mod array_groups;
 pub mod compile;
 pub mod fields;
 pub mod filter;
