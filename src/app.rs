@@ -1,7 +1,6 @@
 //! Wiring: the generated API over the handlers, the docs (Swagger UI, spec), the TMF error
 //! mapping for everything, request logging, and the server's life (bind, serve, stop).
 
-use crate::api::{Handlers, Settings, BASE_PATH};
 use crate::api_document;
 use crate::config::Config;
 use crate::docs;
@@ -10,6 +9,7 @@ use crate::events::callback::CallbackClient;
 use crate::events::egress::EgressPolicy;
 use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
+use crate::handlers::{Handlers, Settings, BASE_PATH};
 use crate::limits::{within_limits, ReadDeadlineAcceptor, RequestLimits};
 use crate::store::Store;
 use poem::endpoint::make_sync;

@@ -5,7 +5,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod api;
 pub mod api_document;
 pub mod app;
 pub mod config;
@@ -13,10 +12,11 @@ pub mod docs;
 pub mod error;
 pub mod events;
 pub mod generated;
+pub mod handlers;
 pub mod limits;
 pub mod model;
 pub mod query;
-pub mod resource;
+pub mod resource_kind;
 pub mod store;
 
 pub use config::Config;

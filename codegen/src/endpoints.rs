@@ -1,5 +1,5 @@
 //! The tags, one response enum per operation, and the `#[OpenApi]` impl whose methods hand the
-//! decoded parameters to `crate::api::Handlers`, one method per operationId.
+//! decoded parameters to `crate::handlers::Handlers`, one method per operationId.
 
 use crate::models::field_type;
 use crate::names::{pascal, snake};
@@ -12,7 +12,7 @@ const METHODS: &[&str] = &[
 
 pub fn generate(spec: &Spec) -> Result<String, String> {
     let mut out = String::from(
-        "/// The operations of the document, each routed to its handler in `crate::api`.\n\
+        "/// The operations of the document, each routed to its handler in `crate::handlers`.\n\
          pub mod endpoints {\n\
          \x20   #![allow(clippy::all, clippy::pedantic)]\n\
          \x20   use super::models;\n\
@@ -38,8 +38,10 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
             methods.push_str(&operation(path, method, id, op).map_err(|e| format!("{id}: {e}"))?);
         }
     }
-    out.push_str("    /// Every operation of the document; the handlers live in `crate::api`.\n");
-    out.push_str("    pub struct UsageManagementApi(pub crate::api::Handlers);\n\n");
+    out.push_str(
+        "    /// Every operation of the document; the handlers live in `crate::handlers`.\n",
+    );
+    out.push_str("    pub struct UsageManagementApi(pub crate::handlers::Handlers);\n\n");
     out.push_str("    #[poem_openapi::OpenApi]\n    impl UsageManagementApi {\n");
     out.push_str(&methods);
     out.push_str("    }\n\n");

@@ -1,6 +1,6 @@
 //! Turns the OpenAPI document in `api/` into the Rust side of the API: poem-openapi models
 //! (one type per schema), one response enum per operation and the `#[OpenApi]` impl that routes
-//! every operation to its hand-written handler in `crate::api`.
+//! every operation to its hand-written handler in `crate::handlers`.
 //!
 //! The server's `build.rs` runs this on every build, so the Rust API cannot drift from the
 //! document: add a property to a schema and the model, the served spec and the validation follow.

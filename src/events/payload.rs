@@ -1,6 +1,6 @@
 //! The TMF635 v4 event payloads a change of a resource announces.
 
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
@@ -49,7 +49,7 @@ fn event(
     resource: &str,
     field_path: Option<&str>,
 ) -> Event {
-    let id = crate::resource::new_id();
+    let id = crate::resource_kind::new_id();
     let time = Utc::now();
     let event_type = event_type(kind, change);
     let mut payload = String::with_capacity(resource.len() + 200);

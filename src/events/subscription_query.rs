@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::query::array_groups::{self, ArrayPath, Group};
 use crate::query::schema::{self, AttrType};
 use crate::query::{filter, Condition, Op};
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use chrono::DateTime;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 
 use super::schema;
 use crate::error::Error;
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! at build time), so a filter, sort or field selection names only what the resource can hold.
 
 use crate::api_document::{self, deref};
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use serde_json::Value;
 
 /// The type of the value an attribute path leads to.

@@ -4,7 +4,7 @@
 use super::compile::typed_expr;
 use super::schema;
 use crate::error::Error;
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use crate::store::Table;
 use sea_orm::sea_query::{NullOrdering, Order, SimpleExpr};
 use sea_orm::DatabaseBackend;

@@ -298,7 +298,7 @@ impl Store {
                 .await?;
             if updated.rows_affected == 1 {
                 attempts.push(delivery_attempt::ActiveModel {
-                    id: Set(crate::resource::new_id()),
+                    id: Set(crate::resource_kind::new_id()),
                     delivery_id: Set(leased.id.clone()),
                     attempted_at: Set(now),
                     http_status: Set(attempt.http_status.map(i32::from)),
@@ -380,7 +380,7 @@ fn deliveries(
                 continue;
             }
             rows.push(delivery::ActiveModel {
-                id: Set(crate::resource::new_id()),
+                id: Set(crate::resource_kind::new_id()),
                 subscription_id: Set(subscription.id.clone()),
                 outbox_seq: Set(event.seq),
                 event_id: Set(event.id.clone()),

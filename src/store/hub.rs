@@ -16,7 +16,7 @@ impl Store {
         query: Option<String>,
     ) -> Result<hub::Model, Error> {
         let model = hub::Model {
-            id: crate::resource::new_id(),
+            id: crate::resource_kind::new_id(),
             callback,
             query,
             created_at: Utc::now(),

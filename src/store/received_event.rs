@@ -18,7 +18,7 @@ impl Store {
         event_type: &str,
         document: Map<String, Value>,
     ) -> Result<String, Error> {
-        let id = crate::resource::new_id();
+        let id = crate::resource_kind::new_id();
         let event_id = document
             .get("eventId")
             .and_then(Value::as_str)

@@ -2,7 +2,7 @@
 
 use super::{array_index, StoredResource};
 use crate::error::Error;
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use chrono::{DateTime, Utc};
 use entity::{usage, usage_specification};
 use sea_orm::sea_query::{Alias, Expr, SimpleExpr};

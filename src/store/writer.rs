@@ -26,7 +26,7 @@ use super::tables::indexed_array_paths;
 use super::{array_index, checkpoint, outbox, rows, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use entity::{usage, usage_specification};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,

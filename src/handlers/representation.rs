@@ -4,7 +4,7 @@
 use super::{Settings, BASE_PATH};
 use crate::error::Error;
 use crate::model::scalar::Integer;
-use crate::resource::ResourceKind;
+use crate::resource_kind::ResourceKind;
 use poem::Request;
 use serde_json::{Map, Value};
 

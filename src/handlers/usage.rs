@@ -11,7 +11,7 @@ use crate::model::document::Document;
 use crate::model::document::JsonBody;
 use crate::model::patch::PatchRequest;
 use crate::model::scalar::Integer;
-use crate::resource::usage_transition_allowed;
+use crate::resource_kind::usage_transition_allowed;
 use entity::usage::Entity as UsageTable;
 use poem::Request;
 use serde_json::{Map, Value};

@@ -127,7 +127,7 @@ impl Handlers {
         T: Table,
         M: ParseFromJSON,
     {
-        let id = crate::resource::new_id();
+        let id = crate::resource_kind::new_id();
         let mut document = Map::new();
         document.insert("id".into(), Value::String(id.clone()));
         document.insert(

@@ -4,8 +4,8 @@
 
 mod hub;
 mod listener;
+mod operations;
 mod representation;
-mod resource;
 mod usage;
 mod usage_specification;
 
