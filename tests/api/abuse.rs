@@ -410,3 +410,57 @@ mod statement_timeout {
         assert_ne!(response.status().as_u16(), 503);
     }
 }
+
+/// PostgreSQL sessions ended again and again while JSON Patches are applied: a patch is
+/// applied once or, when its connection died before the commit, not at all; never twice.
+mod lost_connections {
+    use super::*;
+    use crate::helpers::Backend;
+    use std::collections::BTreeMap;
+
+    #[tokio::test]
+    async fn a_json_patch_is_never_applied_twice() {
+        let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+            return;
+        };
+        let (path, _) = stored_usage(&app).await;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let ending = async {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                app.end_database_sessions().await;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        let patching = async {
+            let mut answered = BTreeMap::new();
+            for n in 0..60 {
+                let add = json!([{"op": "add", "path": "/usageCharacteristic/-",
+                    "value": {"name": format!("n{n}"), "value": n}}]);
+                let status = json_patch(&app, &path, add).await.status().as_u16();
+                answered.insert(format!("n{n}"), status);
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            answered
+        };
+        let ((), answered) = tokio::join!(ending, patching);
+        let stored = app.read(&path).await;
+        let names: Vec<&str> = stored["usageCharacteristic"]
+            .as_array()
+            .expect("an array")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .filter(|name| name.starts_with('n'))
+            .collect();
+        for (name, status) in &answered {
+            let times = names.iter().filter(|n| *n == name).count();
+            assert!(times <= 1, "{name} applied {times} times: {names:?}");
+            if *status == 200 {
+                assert_eq!(times, 1, "{name} answered 200 but is not stored");
+            }
+        }
+        assert!(
+            answered.values().any(|s| *s != 200),
+            "the sessions were ended while patching: some patch saw its connection end"
+        );
+    }
+}
