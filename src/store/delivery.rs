@@ -294,7 +294,11 @@ impl Store {
             } else if let Some(retry_at) = retry_at {
                 update.col_expr(delivery::Column::NextAttemptAt, Expr::value(*retry_at))
             } else {
-                update.col_expr(delivery::Column::Status, Expr::value(DEAD))
+                // A dead delivery's `next_attempt_at` is the time of its last attempt:
+                // retention counts its age from there.
+                update
+                    .col_expr(delivery::Column::Status, Expr::value(DEAD))
+                    .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
             };
             let updated = update
                 .filter(delivery::Column::Id.eq(leased.id.as_str()))
