@@ -23,6 +23,7 @@ mod listener_server;
 mod processes;
 mod query;
 mod regex_and_patch_test;
+mod retention;
 mod smoke;
 mod spec;
 mod usage;
