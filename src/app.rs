@@ -11,6 +11,7 @@ use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
 use crate::handlers::{Handlers, Settings, BASE_PATH};
 use crate::limits::{within_limits, ReadDeadlineAcceptor, RequestLimits};
+use crate::store::retention::RetentionSettings;
 use crate::store::Store;
 use poem::endpoint::make_sync;
 use poem::http::{header, StatusCode};
@@ -95,13 +96,14 @@ async fn allow_header<E: Endpoint<Output = poem::Response>>(
     Ok(response)
 }
 
-/// A server bound to its address, ready to run, with its delivery worker.
+/// A server bound to its address, ready to run, with its delivery worker and retention.
 pub struct App {
     acceptor: ReadDeadlineAcceptor<poem::listener::TcpAcceptor>,
     idle_timeout: Duration,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
     store: Store,
     worker: Option<Worker>,
+    retention: RetentionSettings,
 }
 
 /// Deliveries of one subscription sent per lease; a failure stops the batch, so in practice a
@@ -156,6 +158,12 @@ impl App {
             endpoint: routes(store.clone(), callbacks, config).boxed(),
             store,
             worker,
+            retention: RetentionSettings::from_secs(
+                config.retain_delivered_secs,
+                config.retain_dead_secs,
+                config.retain_received_events_secs,
+                Duration::from_millis(config.retention_interval_ms),
+            ),
         })
     }
 
@@ -176,6 +184,11 @@ impl App {
     /// progress finish (undelivered events stay queued for the next start).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let retention = tokio::spawn(crate::store::retention::run(
+            self.store.clone(),
+            self.retention,
+            stopped.clone(),
+        ));
         let worker = self
             .worker
             .map(|w| tokio::spawn(w.run(self.store.changes(), stopped)));
@@ -193,6 +206,8 @@ impl App {
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
         }
+        // A pass in progress stops after its current batch.
+        let _ = tokio::time::timeout(Duration::from_secs(15), retention).await;
         result
     }
 }

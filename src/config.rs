@@ -143,6 +143,29 @@ pub struct Config {
     #[arg(long, env = "TMF635_MAX_SUBSCRIPTIONS", default_value_t = 1000)]
     pub max_subscriptions: u64,
 
+    /// Age, in seconds, after which a delivered delivery (with its attempts) is removed, and
+    /// an outbox event (the copy of the document it carried) once it is dispatched and none of
+    /// its deliveries is still pending or dead. 0: kept forever. Default: 7 days.
+    #[arg(long, env = "TMF635_RETAIN_DELIVERED_SECS", default_value_t = 7 * 24 * 3600)]
+    pub retain_delivered_secs: u64,
+
+    /// Age, in seconds since its last attempt, after which a dead delivery (with its
+    /// attempts) is removed; until then it can be re-driven. 0: kept forever. Default: 30
+    /// days.
+    #[arg(long, env = "TMF635_RETAIN_DEAD_SECS", default_value_t = 30 * 24 * 3600)]
+    pub retain_dead_secs: u64,
+
+    /// Age, in seconds, after which an event received on `/listener/*` is removed. 0: kept
+    /// forever. Default: 7 days.
+    #[arg(long, env = "TMF635_RETAIN_RECEIVED_EVENTS_SECS", default_value_t = 7 * 24 * 3600)]
+    pub retain_received_events_secs: u64,
+
+    /// Time between two retention passes, in milliseconds (each instance runs its own; they
+    /// may overlap harmlessly). A pass also removes the deliveries of unregistered
+    /// subscriptions.
+    #[arg(long, env = "TMF635_RETENTION_INTERVAL_MS", default_value_t = 60_000)]
+    pub retention_interval_ms: u64,
+
     /// Most database connections this instance opens.
     #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

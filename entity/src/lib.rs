@@ -12,6 +12,7 @@ pub mod event_outbox;
 pub mod event_pending;
 pub mod hub;
 pub mod received_event;
+pub mod removed_subscription;
 pub mod usage;
 pub mod usage_array_value;
 pub mod usage_specification;

@@ -9,6 +9,7 @@ mod m20261125_000001_create_tables;
 mod m20261125_000002_usage_array_value;
 mod m20261130_000003_event_pending;
 mod m20261201_000004_event_payload_text;
+mod m20261203_000005_retention;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_usage_array_value::Migration),
             Box::new(m20261130_000003_event_pending::Migration),
             Box::new(m20261201_000004_event_payload_text::Migration),
+            Box::new(m20261203_000005_retention::Migration),
         ]
     }
 }

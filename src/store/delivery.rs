@@ -102,6 +102,27 @@ impl Store {
                         // Another instance took some of them: undo, try again next round.
                         return Err(Error::Conflict("events taken by another instance".into()));
                     }
+                    // Only for subscriptions still registered: one unregistered since they
+                    // were read gets none (its record may already be gone, and nothing would
+                    // ever remove them).
+                    let rows = if rows.is_empty() {
+                        rows
+                    } else {
+                        let registered: std::collections::HashSet<String> = hub::Entity::find()
+                            .select_only()
+                            .column(hub::Column::Id)
+                            .into_tuple()
+                            .all(txn)
+                            .await?
+                            .into_iter()
+                            .collect();
+                        rows.into_iter()
+                            .filter(|row| match &row.subscription_id {
+                                sea_orm::ActiveValue::Set(id) => registered.contains(id),
+                                _ => false,
+                            })
+                            .collect()
+                    };
                     for chunk in rows.chunks(500) {
                         delivery::Entity::insert_many(chunk.to_vec())
                             .exec_without_returning(txn)
@@ -145,6 +166,10 @@ impl Store {
                  AND \"earlier\".\"status\" = 'pending' \
                  AND \"earlier\".\"outbox_seq\" < \"delivery\".\"outbox_seq\")",
             ))
+            // Not for an unregistered subscription: its deliveries wait for retention.
+            .filter(Expr::cust(
+                "EXISTS (SELECT 1 FROM \"hub\" WHERE \"hub\".\"id\" = \"delivery\".\"subscription_id\")",
+            ))
             .order_by_asc(delivery::Column::OutboxSeq)
             .limit(subscriptions)
             .all(self.db())
@@ -186,11 +211,8 @@ impl Store {
                 .one(self.db())
                 .await?
             else {
-                // Unsubscribed meanwhile: nothing to send.
-                delivery::Entity::delete_many()
-                    .filter(delivery::Column::Id.is_in(ids))
-                    .exec(self.db())
-                    .await?;
+                // Unregistered meanwhile: nothing to send. The lease lapses; the queue skips
+                // these deliveries from now on and retention removes them.
                 continue;
             };
             let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
@@ -289,7 +311,11 @@ impl Store {
             } else if let Some(retry_at) = retry_at {
                 update.col_expr(delivery::Column::NextAttemptAt, Expr::value(*retry_at))
             } else {
-                update.col_expr(delivery::Column::Status, Expr::value(DEAD))
+                // A dead delivery's `next_attempt_at` is the time of its last attempt:
+                // retention counts its age from there.
+                update
+                    .col_expr(delivery::Column::Status, Expr::value(DEAD))
+                    .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
             };
             let updated = update
                 .filter(delivery::Column::Id.eq(leased.id.as_str()))

@@ -3,11 +3,8 @@
 use super::Store;
 use crate::error::Error;
 use chrono::Utc;
-use entity::{delivery, hub};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use entity::{hub, removed_subscription};
+use sea_orm::{ActiveValue::Set, EntityTrait, PaginatorTrait, QueryOrder};
 
 impl Store {
     pub async fn create_subscription(
@@ -55,22 +52,29 @@ impl Store {
             })
     }
 
-    /// Removes a subscription and what was still queued for it: no further deliveries.
+    /// Removes a subscription: nothing more is sent to it. Only its `hub` row goes now, with
+    /// a record of its id in `removed_subscription`; retention removes its deliveries (there
+    /// may be many) in small batches afterwards. Until then the queue skips them.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), Error> {
-        let txn = self.db().begin().await?;
-        let deleted = hub::Entity::delete_by_id(id.to_string()).exec(&txn).await?;
-        if deleted.rows_affected == 0 {
-            txn.rollback().await?;
-            return Err(Error::NotFound {
-                resource: "hub",
-                id: id.to_string(),
-            });
-        }
-        delivery::Entity::delete_many()
-            .filter(delivery::Column::SubscriptionId.eq(id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        let id = id.to_string();
+        self.write(move |txn| {
+            Box::pin(async move {
+                let deleted = hub::Entity::delete_by_id(id.clone()).exec(txn).await?;
+                if deleted.rows_affected == 0 {
+                    return Err(Error::NotFound {
+                        resource: "hub",
+                        id,
+                    });
+                }
+                removed_subscription::Entity::insert(removed_subscription::ActiveModel {
+                    id: Set(id),
+                    removed_at: Set(Utc::now()),
+                })
+                .exec_without_returning(txn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -8,6 +8,7 @@ mod hub;
 mod outbox;
 mod received_event;
 pub mod resource;
+pub mod retention;
 mod rows;
 mod tables;
 mod writer;

@@ -111,6 +111,11 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The URL of the server's database (for tests that look at its rows).
+    pub fn database_url(&self) -> &str {
+        &self.database.url
+    }
+
     /// Ends every session the server has open on its PostgreSQL database, as a restart of
     /// the database would; nothing on SQLite.
     pub async fn end_database_sessions(&self) {

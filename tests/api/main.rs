@@ -24,6 +24,7 @@ mod listener_server;
 mod processes;
 mod query;
 mod regex_and_patch_test;
+mod retention;
 mod server_process;
 mod smoke;
 mod spec;
