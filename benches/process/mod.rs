@@ -2,6 +2,9 @@
 //! `tmf635-baseline` started on a loopback port and a database URL, timed from spawn to their
 //! first successful answer, their resident memory read from /proc. Not a bench by itself.
 
+// Each bench uses only part of this module.
+#![allow(dead_code)]
+
 use reqwest::Client;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +46,15 @@ impl Server {
     /// Spawns `program` on `url` and waits for its first successful answer; returns it with
     /// the time from spawn to that answer.
     pub async fn start(program: Program, url: &str) -> Option<(Server, Duration)> {
+        Server::start_with(program, url, &[]).await
+    }
+
+    /// `start`, with the settings `env` (`TMF635_*` variables) given to the server.
+    pub async fn start_with(
+        program: Program,
+        url: &str,
+        env: &[(&str, &str)],
+    ) -> Option<(Server, Duration)> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .ok()?
@@ -65,6 +77,7 @@ impl Server {
         for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("TMF635_")) {
             command.env_remove(name);
         }
+        command.envs(env.iter().copied());
         let probe_client = Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))

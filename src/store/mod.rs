@@ -5,11 +5,11 @@ pub mod array_index;
 mod checkpoint;
 pub mod delivery;
 mod hub;
+mod insert;
 mod outbox;
 mod received_event;
 pub mod resource;
 pub mod retention;
-mod rows;
 mod tables;
 mod writer;
 
@@ -69,6 +69,9 @@ impl Store {
                 let writer_db =
                     Database::connect(options(url, 1, Some(32 * 1024), statement_timeout)).await?;
                 let wal = wal_file(&writer_db).await?;
+                if wal.is_some() {
+                    check_wal_mode(&writer_db).await?;
+                }
                 (writer_db, wal)
             }
             _ => (db.clone(), None),
@@ -125,6 +128,25 @@ impl Store {
 
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
+    }
+}
+
+/// Refuses to start unless the SQLite database file really is in WAL mode: SQLite keeps its
+/// old journal mode, saying nothing, where it cannot use a WAL (some network filesystems), and
+/// readers beside the writer, checkpoints and the durability of a commit all assume one.
+async fn check_wal_mode(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let statement = sea_orm::Statement::from_string(DatabaseBackend::Sqlite, "PRAGMA journal_mode");
+    let mode: String = match db.query_one(statement).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => String::new(),
+    };
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(DbErr::Custom(format!(
+            "the SQLite database is in journal mode {mode:?}, not WAL: its filesystem may not \
+             support a WAL (a local disk does)"
+        )))
     }
 }
 

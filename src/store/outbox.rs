@@ -1,27 +1,28 @@
 //! Writes events to the outbox table, inside the caller's transaction.
 
-use super::rows;
+use super::insert::{self, Rows};
 use crate::events::Event;
 use entity::{event_outbox, event_pending};
-use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr,
+    ConnectionTrait, DbErr,
 };
 
-/// Inserts the outbox rows of `events`, in order (their `seq` is given at insert), each
-/// payload the text it was serialised to; each row's `seq` also goes into `event_pending`,
-/// for the dispatcher.
-pub async fn insert<'e, C: ConnectionTrait>(
-    db: &C,
-    events: impl IntoIterator<Item = &'e Event>,
-) -> Result<(), DbErr> {
-    let events: Vec<&Event> = events.into_iter().collect();
+pub async fn insert<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-    let models: Vec<event_outbox::ActiveModel> = events
+    for statement in insert::statements(db.get_database_backend(), vec![rows(events)]) {
+        db.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// The outbox rows of `events`, in order (their `seq` is given at insert), each payload the
+/// text it was serialised to; each row's `seq` also goes into `event_pending`, for the
+/// dispatcher.
+pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
+    let models = events
         .into_iter()
         .map(|e| event_outbox::ActiveModel {
             seq: NotSet,
@@ -33,23 +34,6 @@ pub async fn insert<'e, C: ConnectionTrait>(
             payload: Set(e.payload.clone()),
         })
         .collect();
-    rows::insert_all(db, models).await?;
-    // `seq` is given by the database: the pending rows take it from the rows just inserted,
-    // found by their (unique) event ids.
-    let backend = db.get_database_backend();
-    for ids in ids.chunks(rows::max_bound_values(backend)) {
-        let inserted = Query::select()
-            .column(event_outbox::Column::Seq)
-            .from(event_outbox::Entity)
-            .and_where(event_outbox::Column::Id.is_in(ids.iter().cloned()))
-            .to_owned();
-        let pending = Query::insert()
-            .into_table(event_pending::Entity)
-            .columns([event_pending::Column::Seq])
-            .select_from(inserted)
-            .map_err(|e| DbErr::Custom(format!("recording pending events: {e}")))?
-            .to_owned();
-        db.execute(backend.build(&pending)).await?;
-    }
-    Ok(())
+    Rows::of::<event_outbox::Entity>(models, None)
+        .recording_keys_in::<event_pending::Entity>(event_outbox::Column::Seq)
 }

@@ -6,8 +6,10 @@
 //! with an error.
 //!
 //! - New resources (`Insert`: the row, its array-value index rows, its events) go in as one
-//!   multi-row INSERT per table (`rows::insert_all`). Should that fail, each is retried alone
-//!   in a savepoint, so a bad one fails only itself.
+//!   multi-row INSERT per table (`insert`), each document bound as the text it was serialised
+//!   to once; a batch of inserts alone is sent whole: on SQLite BEGIN, the INSERTs and COMMIT
+//!   in one call to the connection's thread, on PostgreSQL one statement. Should that fail,
+//!   each is retried alone in a savepoint, so a bad one fails only itself.
 //! - Any other write (`Job`) runs in a savepoint of its own, so a failing one undoes only
 //!   itself.
 //!
@@ -22,15 +24,16 @@
 //! store's pool (many round trips become one per batch); updates and deletes run as
 //! transactions of their own, side by side.
 
-use super::tables::indexed_array_paths;
-use super::{array_index, checkpoint, outbox, rows, StoredResource};
+use super::insert::{self, Rows, Undo};
+use super::tables::{indexed_array_paths, Table};
+use super::{array_index, checkpoint, outbox, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
 use crate::resource_kind::ResourceKind;
-use entity::{usage, usage_specification};
+use entity::{usage, usage_array_value, usage_specification};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, RuntimeErr, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    Statement, TransactionTrait,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -255,25 +258,18 @@ impl Writer {
         inserts: Vec<(NewResource, Inserted)>,
         answers: &mut Vec<Answer>,
     ) -> Result<(), DbErr> {
-        let txn = self.db.begin().await?;
         if jobs.is_empty() {
-            // The usual batch: inserts only, all together with no savepoint around them.
-            match insert_rows(&txn, inserts.iter().map(|(r, _)| r)).await {
-                Ok(()) => {
-                    self.commit(txn).await?;
-                    answers.extend(inserts.into_iter().map(inserted));
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.end_if_disk_failed(&e);
-                    txn.rollback().await?;
-                }
+            // The usual batch: inserts only, sent whole, no savepoint around them.
+            if self.commit_inserts(&inserts).await? {
+                answers.extend(inserts.into_iter().map(inserted));
+                return Ok(());
             }
             // The batch failed as a whole: each alone now, so only the faulty ones fail.
             let txn = self.db.begin().await?;
             self.insert_each(&txn, inserts, answers).await?;
             return self.commit(txn).await;
         }
+        let txn = self.db.begin().await?;
         for job in jobs {
             answers.push(job(&txn).await);
         }
@@ -282,13 +278,72 @@ impl Writer {
     }
 
     async fn commit(&mut self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        self.count_commit();
+        txn.commit().await
+    }
+
+    /// The test seam `FAIL_COMMIT_AFTER`: the commit it names ends the process as a failing
+    /// disk would.
+    fn count_commit(&mut self) {
         if let Some(left) = self.commits_before_failure.as_mut() {
             if *left == 0 {
                 end_process(&format!("a commit failed as {FAIL_COMMIT_AFTER} asked"));
             }
             *left -= 1;
         }
-        txn.commit().await
+    }
+
+    /// Inserts a batch of new resources alone, all or nothing, in as few round trips as the
+    /// backend allows: on SQLite BEGIN, every INSERT (`INSERT OR ROLLBACK`: a failure undoes
+    /// the whole batch, so SQLite keeps no statement journal) and COMMIT in one call; on
+    /// PostgreSQL one statement, atomic on its own. False when it failed and nothing is
+    /// committed.
+    async fn commit_inserts(&mut self, inserts: &[(NewResource, Inserted)]) -> Result<bool, DbErr> {
+        let backend = self.db.get_database_backend();
+        let undo = Undo::Transaction;
+        let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r), undo);
+        self.count_commit();
+        let outcome = match backend {
+            DatabaseBackend::Sqlite => {
+                let outcome = self
+                    .db
+                    .execute(one_call("BEGIN", statements, "COMMIT"))
+                    .await;
+                if outcome.is_err() {
+                    // Fails harmlessly when what failed was BEGIN itself.
+                    let _ = self.db.execute_unprepared("ROLLBACK").await;
+                }
+                outcome.map(|_| ())
+            }
+            _ if statements.len() == 1 => match statements.pop() {
+                Some(statement) => self.db.execute(statement).await.map(|_| ()),
+                None => Ok(()),
+            },
+            _ => {
+                let txn = self.db.begin().await?;
+                let mut outcome = Ok(());
+                for statement in statements {
+                    outcome = txn.execute(statement).await.map(|_| ());
+                    if outcome.is_err() {
+                        break;
+                    }
+                }
+                match outcome {
+                    Ok(()) => txn.commit().await,
+                    Err(e) => {
+                        txn.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.end_if_disk_failed(&e);
+                Ok(false)
+            }
+        }
     }
 
     /// Ends the process when `error` says the disk failed under SQLite (see `disk_failed`).
@@ -405,38 +460,71 @@ fn answer_with(answer: Inserted, result: Result<NewResource, Error>) -> Answer {
     })
 }
 
-/// Inserts the rows of `resources`: the resources, their array-value index rows, their
-/// events, one multi-row INSERT per table (more only past the bound on bound values).
+/// SQLite: `statements` between `first` and `last` as one statement list, run in one call.
+/// Positional `?` values are taken in order across the statements.
+fn one_call(first: &str, statements: Vec<Statement>, last: &str) -> Statement {
+    let mut sql = format!("{first};\n");
+    let mut values = Vec::new();
+    for statement in statements {
+        sql.push_str(&statement.sql);
+        sql.push_str(";\n");
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    sql.push_str(last);
+    Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values)
+}
+
+/// Inserts the rows of `resources` (see `insert_statements`) in the caller's transaction.
 async fn insert_rows<'r, C: ConnectionTrait>(
     db: &C,
     resources: impl Iterator<Item = &'r NewResource>,
 ) -> Result<(), DbErr> {
-    let (mut usages, mut specifications) = (Vec::new(), Vec::new());
-    let (mut index, mut events) = (Vec::new(), Vec::new());
+    let statements = insert_statements(db.get_database_backend(), resources, Undo::Statement);
+    for statement in statements {
+        db.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// The INSERTs of the rows of `resources` (see `insert`): the resources, their array-value
+/// index rows, their events; each document bound as the text it was serialised to.
+fn insert_statements<'r>(
+    backend: DatabaseBackend,
+    resources: impl Iterator<Item = &'r NewResource>,
+    undo: Undo,
+) -> Vec<Statement> {
+    let (mut usages, mut usage_json) = (vec![], vec![]);
+    let (mut specifications, mut specification_json) = (vec![], vec![]);
+    let (mut index, mut events) = (vec![], vec![]);
     for resource in resources {
         let row = &resource.row;
         match resource.kind {
-            ResourceKind::Usage => usages.push(with_document::<usage::Entity>(row)),
+            ResourceKind::Usage => {
+                usages.push(usage::Entity::active_model(row));
+                usage_json.push(resource.json.clone());
+            }
             ResourceKind::UsageSpecification => {
-                specifications.push(with_document::<usage_specification::Entity>(row))
+                specifications.push(usage_specification::Entity::active_model(row));
+                specification_json.push(resource.json.clone());
             }
         }
         let paths = indexed_array_paths(resource.kind);
         index.extend(array_index::rows(paths, &row.id, &row.document));
         events.extend(&resource.events);
     }
-    rows::insert_all(db, usages).await?;
-    rows::insert_all(db, specifications).await?;
-    rows::insert_all(db, index).await?;
-    outbox::insert(db, events).await
-}
-
-/// The row of a new resource, its document included.
-fn with_document<T: super::Table>(row: &StoredResource) -> T::ActiveModel {
-    let mut model = T::active_model(row);
-    let document = serde_json::Value::Object(row.document.clone());
-    model.set(T::document_column(), document.into());
-    model
+    let tables = vec![
+        Rows::of::<usage::Entity>(usages, Some((usage::Entity::document_column(), usage_json))),
+        Rows::of::<usage_specification::Entity>(
+            specifications,
+            Some((
+                usage_specification::Entity::document_column(),
+                specification_json,
+            )),
+        ),
+        Rows::of::<usage_array_value::Entity>(index, None),
+        outbox::rows(events),
+    ];
+    insert::statements_undoing(backend, tables, undo)
 }
 
 /// Runs `work` in a transaction of its own (a savepoint, when `conn` is a transaction) and
