@@ -1,4 +1,4 @@
-//! The event delivery benchmark (issue #5): a real listener on loopback subscribes, N usages
+//! The event delivery benchmark: a real listener on loopback subscribes, N usages
 //! are created through the API by C concurrent clients, and the report gives the delivery
 //! throughput and the lag from each event's `eventTime` (stamped just before its commit) to its
 //! arrival at the listener (p50, p99, max).

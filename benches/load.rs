@@ -1,4 +1,4 @@
-//! The load benchmark (issue #6): starts the `tmf635` binary as its own process on a fresh
+//! The load benchmark: starts the `tmf635` binary as its own process on a fresh
 //! database, drives it over loopback HTTP with N concurrent keep-alive connections for a fixed
 //! time per operation, then does the same with `tmf635-baseline` (benches/baseline/main.rs, a
 //! minimal poem + sqlx server with no validation, no spec, no events). Operations, in order:

@@ -1,4 +1,4 @@
-//! The TMF630 query benchmark (issue #3): loads N usages (20 parties, 50 products, 7 statuses,
+//! The TMF630 query benchmark: loads N usages (20 parties, 50 products, 7 statuses,
 //! 30 days of usageDate) into a fresh database, starts the real server on it, and measures over
 //! loopback HTTP the p50/p99 latency of
 //!   (a) a page of 100 with a one-day range + relatedParty.id filter, sorted by -usageDate,

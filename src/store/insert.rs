@@ -15,6 +15,11 @@
 //! (an outbox event's `seq` in `event_pending`): on PostgreSQL from the INSERT's `RETURNING`,
 //! on SQLite as the newest keys of the table (see `Sql::record`).
 
+use super::tables::{indexed_array_paths, Table};
+use super::writer::NewResource;
+use super::{array_index, outbox};
+use crate::resource_kind::ResourceKind;
+use entity::{usage, usage_array_value, usage_specification};
 use sea_orm::{ActiveModelTrait, DatabaseBackend, EntityTrait, Iterable, Statement};
 use sea_orm::{IdenStatic, Value};
 use std::fmt::Write;
@@ -341,6 +346,61 @@ fn postgres_statement(group: Vec<Chunk>) -> Statement {
         }
     }
     sql.statement()
+}
+
+/// SQLite: `statements` between `first` and `last` as one statement list, run in one call.
+/// Positional `?` values are taken in order across the statements.
+pub fn one_call(first: &str, statements: Vec<Statement>, last: &str) -> Statement {
+    let mut sql = format!("{first};\n");
+    let mut values = Vec::new();
+    for statement in statements {
+        sql.push_str(&statement.sql);
+        sql.push_str(";\n");
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    sql.push_str(last);
+    Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values)
+}
+
+/// The INSERTs of the rows of `resources` : the resources, their array-value
+/// index rows, their events; each document bound as the text it was serialised to.
+pub fn insert_statements<'r>(
+    backend: DatabaseBackend,
+    resources: impl Iterator<Item = &'r NewResource>,
+    undo: Undo,
+) -> Vec<Statement> {
+    let (mut usages, mut usage_json) = (vec![], vec![]);
+    let (mut specifications, mut specification_json) = (vec![], vec![]);
+    let (mut index, mut events) = (vec![], vec![]);
+    for resource in resources {
+        let row = &resource.row;
+        match resource.kind {
+            ResourceKind::Usage => {
+                usages.push(usage::Entity::active_model(row));
+                usage_json.push(resource.json.clone());
+            }
+            ResourceKind::UsageSpecification => {
+                specifications.push(usage_specification::Entity::active_model(row));
+                specification_json.push(resource.json.clone());
+            }
+        }
+        let paths = indexed_array_paths(resource.kind);
+        index.extend(array_index::rows(paths, &row.id, &row.document));
+        events.extend(&resource.events);
+    }
+    let tables = vec![
+        Rows::of::<usage::Entity>(usages, Some((usage::Entity::document_column(), usage_json))),
+        Rows::of::<usage_specification::Entity>(
+            specifications,
+            Some((
+                usage_specification::Entity::document_column(),
+                specification_json,
+            )),
+        ),
+        Rows::of::<usage_array_value::Entity>(index, None),
+        outbox::rows(events),
+    ];
+    statements_undoing(backend, tables, undo)
 }
 
 #[cfg(test)]

@@ -24,16 +24,14 @@
 //! store's pool (many round trips become one per batch); updates and deletes run as
 //! transactions of their own, side by side.
 
-use super::insert::{self, Rows, Undo};
-use super::tables::{indexed_array_paths, Table};
-use super::{array_index, checkpoint, outbox, StoredResource};
+use super::insert::{insert_statements, one_call, Undo};
+use super::{checkpoint, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
 use crate::resource_kind::ResourceKind;
-use entity::{usage, usage_array_value, usage_specification};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
-    Statement, TransactionTrait,
+    TransactionTrait,
 };
 use std::future::Future;
 use std::path::PathBuf;
@@ -460,20 +458,6 @@ fn answer_with(answer: Inserted, result: Result<NewResource, Error>) -> Answer {
     })
 }
 
-/// SQLite: `statements` between `first` and `last` as one statement list, run in one call.
-/// Positional `?` values are taken in order across the statements.
-fn one_call(first: &str, statements: Vec<Statement>, last: &str) -> Statement {
-    let mut sql = format!("{first};\n");
-    let mut values = Vec::new();
-    for statement in statements {
-        sql.push_str(&statement.sql);
-        sql.push_str(";\n");
-        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-    }
-    sql.push_str(last);
-    Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values)
-}
-
 /// Inserts the rows of `resources` (see `insert_statements`) in the caller's transaction.
 async fn insert_rows<'r, C: ConnectionTrait>(
     db: &C,
@@ -484,47 +468,6 @@ async fn insert_rows<'r, C: ConnectionTrait>(
         db.execute(statement).await?;
     }
     Ok(())
-}
-
-/// The INSERTs of the rows of `resources` (see `insert`): the resources, their array-value
-/// index rows, their events; each document bound as the text it was serialised to.
-fn insert_statements<'r>(
-    backend: DatabaseBackend,
-    resources: impl Iterator<Item = &'r NewResource>,
-    undo: Undo,
-) -> Vec<Statement> {
-    let (mut usages, mut usage_json) = (vec![], vec![]);
-    let (mut specifications, mut specification_json) = (vec![], vec![]);
-    let (mut index, mut events) = (vec![], vec![]);
-    for resource in resources {
-        let row = &resource.row;
-        match resource.kind {
-            ResourceKind::Usage => {
-                usages.push(usage::Entity::active_model(row));
-                usage_json.push(resource.json.clone());
-            }
-            ResourceKind::UsageSpecification => {
-                specifications.push(usage_specification::Entity::active_model(row));
-                specification_json.push(resource.json.clone());
-            }
-        }
-        let paths = indexed_array_paths(resource.kind);
-        index.extend(array_index::rows(paths, &row.id, &row.document));
-        events.extend(&resource.events);
-    }
-    let tables = vec![
-        Rows::of::<usage::Entity>(usages, Some((usage::Entity::document_column(), usage_json))),
-        Rows::of::<usage_specification::Entity>(
-            specifications,
-            Some((
-                usage_specification::Entity::document_column(),
-                specification_json,
-            )),
-        ),
-        Rows::of::<usage_array_value::Entity>(index, None),
-        outbox::rows(events),
-    ];
-    insert::statements_undoing(backend, tables, undo)
 }
 
 /// Runs `work` in a transaction of its own (a savepoint, when `conn` is a transaction) and

@@ -1,4 +1,4 @@
-//! The callback egress policy (issue #23): where callbacks may make the server connect, on the
+//! The callback egress policy: where callbacks may make the server connect, on the
 //! address actually connected to. Loopback, link-local, unspecified, multicast and broadcast
 //! are refused by default, at registration (400 naming the rule) and at delivery (recorded as
 //! `refused by egress policy`); `TMF635_CALLBACK_ALLOW_CIDRS` lifts them,
