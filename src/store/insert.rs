@@ -1,15 +1,14 @@
 //! Multi-row INSERTs written out by hand for the writer's batches.
 //!
 //! The scalar columns come from active models; a table's JSON column (a resource's document)
-//! is bound as the text the caller serialised once, cast to `jsonb` on PostgreSQL. The query
-//! builder would deep-copy every document to collect its parameters and serialise it again to
-//! bind it; under POST load that was a fifth of the server's CPU. (An event's payload is plain
-//! text, bound like any string.)
+//! is bound as the text the caller serialised once, cast to `jsonb` on PostgreSQL, where the
+//! query builder would deep-copy every document to collect its parameters and serialise it
+//! again to bind it. (An event's payload is plain text, bound like any string.)
 //!
 //! On PostgreSQL the INSERTs of a batch go into one statement (`WITH a AS (INSERT ..), b AS
 //! (INSERT ..) INSERT ..`): one round trip, atomic on its own, no BEGIN and COMMIT around it.
-//! (sea-orm's `insert_many` builds one statement per table, with each document deep-copied and
-//! serialised again to be bound: measured against it in BENCHMARKS.md.)
+//! sea-orm's `insert_many` would make that a statement per table, each document serialised
+//! again: the load bench measures the difference (BENCHMARKS.md, store simplification).
 //!
 //! A table's rows can also record the key the database gives each of them in a second table
 //! (an outbox event's `seq` in `event_pending`): on PostgreSQL from the INSERT's `RETURNING`,
@@ -121,8 +120,7 @@ pub enum Undo {
     /// statement journal, a copy of every page the statement changes, to undo it with.
     Statement,
     /// The whole transaction (`INSERT OR ROLLBACK`), for a batch that is all or nothing
-    /// anyway: no statement journal. Under POST load that copying was ~6% of the writer's
-    /// SQLite time.
+    /// anyway: no statement journal to copy pages into.
     Transaction,
 }
 
