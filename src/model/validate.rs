@@ -36,7 +36,7 @@ fn unstorable_at(value: &Value, path: Path, depth: usize) -> Option<String> {
             "{} holds a number that cannot be stored as sent (at most {MAX_NUMBER_LENGTH} \
              characters, within the range of a 64-bit float): {}",
             describe(path),
-            shortened(&n.to_string())
+            shortened(n.as_str())
         )),
         Value::Array(_) | Value::Object(_) if depth >= MAX_JSON_DEPTH => Some(format!(
             "{} nests deeper than {MAX_JSON_DEPTH} levels of arrays and objects",
@@ -62,7 +62,9 @@ fn unstorable_at(value: &Value, path: Path, depth: usize) -> Option<String> {
 /// Whether a number's text is short, finite as a 64-bit float, and not a non-zero value that
 /// a 64-bit float would read as zero.
 fn storable_number(number: &serde_json::Number) -> bool {
-    let text = number.to_string();
+    // The text as sent (`arbitrary_precision`), not a copy of it: this runs on every number of
+    // every body.
+    let text = number.as_str();
     if text.len() > MAX_NUMBER_LENGTH {
         return false;
     }
