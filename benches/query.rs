@@ -59,7 +59,11 @@ async fn load(store: &tmf635::store::Store, rows: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(rows);
     let started = Instant::now();
     for chunk_start in (0..rows).step_by(5_000) {
-        let txn = store.db().begin().await.expect("a transaction");
+        let txn = store
+            .pool()
+            .run(|db| db.begin())
+            .await
+            .expect("a transaction");
         for batch_start in (chunk_start..(chunk_start + 5_000).min(rows)).step_by(500) {
             let batch: Vec<_> = (batch_start..(batch_start + 500).min(rows))
                 .map(|i| usage_row(i, &mut rng))
@@ -96,8 +100,8 @@ async fn load(store: &tmf635::store::Store, rows: usize) -> Vec<String> {
         _ => "ANALYZE",
     };
     store
-        .db()
-        .execute_unprepared(maintenance)
+        .pool()
+        .run(|db| db.execute_unprepared(maintenance))
         .await
         .expect("analyze");
     eprintln!(
@@ -147,8 +151,8 @@ async fn warm_up(backend: &str, name: &str, store: &tmf635::store::Store) {
                    JOIN pg_namespace n ON n.oid = c.relnamespace \
                    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i', 't')";
         store
-            .db()
-            .execute_unprepared(sql)
+            .pool()
+            .run(|db| db.execute_unprepared(sql))
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -109,7 +109,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tmf635-wal-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let options = super::super::options(&url, 1, None, std::time::Duration::from_secs(20));
+        let role = super::super::Role::SqliteWriter;
+        let options = super::super::options(&url, 1, role, std::time::Duration::from_secs(20));
         let db = Database::connect(options).await.expect("connect");
         // Truncated to its frames when it starts over, so its size shows when it does.
         db.execute_unprepared("PRAGMA journal_size_limit = 0; CREATE TABLE t (v BLOB)")

@@ -54,89 +54,98 @@ impl Store {
     /// back. Returns how many events it took. With no subscription at all, the events are
     /// only taken off the list (their payloads not read).
     pub async fn dispatch_events(&self, batch: u64) -> Result<usize, Error> {
-        let seqs: Vec<i64> = event_pending::Entity::find()
-            .select_only()
-            .column(event_pending::Column::Seq)
-            .order_by_asc(event_pending::Column::Seq)
-            .limit(batch)
-            .into_tuple()
-            .all(self.db())
-            .await?;
-        if seqs.is_empty() {
-            return Ok(0);
-        }
-        // Read after the events: a subscription missing here was registered after they
-        // were committed, so it is owed none of them.
-        let subscriptions: Vec<(hub::Model, Option<SubscriptionQuery>)> = hub::Entity::find()
-            .all(self.db())
-            .await?
-            .into_iter()
-            .map(|s| {
-                // A stored query was checked at registration; one that no longer parses (after
-                // an upgrade) matches nothing rather than everything.
-                let query = SubscriptionQuery::parse(s.query.as_deref().unwrap_or("")).ok();
-                (s, query)
-            })
-            .collect();
-        let rows = if subscriptions.is_empty() {
-            Vec::new()
-        } else {
-            let events = event_outbox::Entity::find()
-                .filter(event_outbox::Column::Seq.is_in(seqs.iter().copied()))
-                .order_by_asc(event_outbox::Column::Seq)
-                .all(self.db())
-                .await?;
-            deliveries(&events, &subscriptions)
-        };
-        let taken = seqs.len();
-        // Through the writer: on SQLite this joins the next group commit instead of
-        // contending with it for the write lock.
-        let dispatched = self
-            .write(move |txn| {
-                Box::pin(async move {
-                    let taken_off = event_pending::Entity::delete_many()
-                        .filter(event_pending::Column::Seq.is_in(seqs))
-                        .exec(txn)
+        self.pool()
+            .run(|db| async move {
+                let seqs: Vec<i64> = event_pending::Entity::find()
+                    .select_only()
+                    .column(event_pending::Column::Seq)
+                    .order_by_asc(event_pending::Column::Seq)
+                    .limit(batch)
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                if seqs.is_empty() {
+                    return Ok(0);
+                }
+                // Read after the events: a subscription missing here was registered after they
+                // were committed, so it is owed none of them.
+                let subscriptions: Vec<(hub::Model, Option<SubscriptionQuery>)> =
+                    hub::Entity::find()
+                        .all(db)
+                        .await?
+                        .into_iter()
+                        .map(|s| {
+                            // A stored query was checked at registration; one that no longer parses (after
+                            // an upgrade) matches nothing rather than everything.
+                            let query =
+                                SubscriptionQuery::parse(s.query.as_deref().unwrap_or("")).ok();
+                            (s, query)
+                        })
+                        .collect();
+                let rows = if subscriptions.is_empty() {
+                    Vec::new()
+                } else {
+                    let events = event_outbox::Entity::find()
+                        .filter(event_outbox::Column::Seq.is_in(seqs.iter().copied()))
+                        .order_by_asc(event_outbox::Column::Seq)
+                        .all(db)
                         .await?;
-                    if taken_off.rows_affected != taken as u64 {
-                        // Another instance took some of them: undo, try again next round.
-                        return Err(Error::Conflict("events taken by another instance".into()));
-                    }
-                    // Only for subscriptions still registered: one unregistered since they
-                    // were read gets none (its record may already be gone, and nothing would
-                    // ever remove them).
-                    let rows = if rows.is_empty() {
-                        rows
-                    } else {
-                        let registered: std::collections::HashSet<String> = hub::Entity::find()
-                            .select_only()
-                            .column(hub::Column::Id)
-                            .into_tuple()
-                            .all(txn)
-                            .await?
-                            .into_iter()
-                            .collect();
-                        rows.into_iter()
-                            .filter(|row| match &row.subscription_id {
-                                sea_orm::ActiveValue::Set(id) => registered.contains(id),
-                                _ => false,
-                            })
-                            .collect()
-                    };
-                    for chunk in rows.chunks(500) {
-                        delivery::Entity::insert_many(chunk.to_vec())
-                            .exec_without_returning(txn)
-                            .await?;
-                    }
-                    Ok(())
-                })
+                    deliveries(&events, &subscriptions)
+                };
+                let taken = seqs.len();
+                // Through the writer: on SQLite this joins the next group commit instead of
+                // contending with it for the write lock.
+                let dispatched = self
+                    .write(move |txn| {
+                        Box::pin(async move {
+                            let taken_off = event_pending::Entity::delete_many()
+                                .filter(event_pending::Column::Seq.is_in(seqs))
+                                .exec(txn)
+                                .await?;
+                            if taken_off.rows_affected != taken as u64 {
+                                // Another instance took some of them: undo, try again next round.
+                                return Err(Error::Conflict(
+                                    "events taken by another instance".into(),
+                                ));
+                            }
+                            // Only for subscriptions still registered: one unregistered since they
+                            // were read gets none (its record may already be gone, and nothing would
+                            // ever remove them).
+                            let rows = if rows.is_empty() {
+                                rows
+                            } else {
+                                let registered: std::collections::HashSet<String> =
+                                    hub::Entity::find()
+                                        .select_only()
+                                        .column(hub::Column::Id)
+                                        .into_tuple()
+                                        .all(txn)
+                                        .await?
+                                        .into_iter()
+                                        .collect();
+                                rows.into_iter()
+                                    .filter(|row| match &row.subscription_id {
+                                        sea_orm::ActiveValue::Set(id) => registered.contains(id),
+                                        _ => false,
+                                    })
+                                    .collect()
+                            };
+                            for chunk in rows.chunks(500) {
+                                delivery::Entity::insert_many(chunk.to_vec())
+                                    .exec_without_returning(txn)
+                                    .await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await;
+                match dispatched {
+                    Ok(()) => Ok(taken),
+                    Err(Error::Conflict(_)) => Ok(0),
+                    Err(e) => Err(e),
+                }
             })
-            .await;
-        match dispatched {
-            Ok(()) => Ok(taken),
-            Err(Error::Conflict(_)) => Ok(0),
-            Err(e) => Err(e),
-        }
+            .await
     }
 
     /// Leases work for up to `subscriptions` subscriptions: for each, its oldest pending
@@ -150,94 +159,98 @@ impl Store {
         subscriptions: u64,
         per_subscription: u64,
     ) -> Result<Vec<Vec<Leased>>, Error> {
-        let now = Utc::now();
-        let free = || {
-            Condition::any()
-                .add(delivery::Column::LeaseUntil.is_null())
-                .add(delivery::Column::LeaseUntil.lt(now))
-        };
-        let heads = delivery::Entity::find()
-            .filter(delivery::Column::Status.eq(PENDING))
-            .filter(delivery::Column::NextAttemptAt.lte(now))
-            .filter(free())
-            .filter(Expr::cust(
-                "NOT EXISTS (SELECT 1 FROM \"delivery\" AS \"earlier\" \
-                 WHERE \"earlier\".\"subscription_id\" = \"delivery\".\"subscription_id\" \
-                 AND \"earlier\".\"status\" = 'pending' \
-                 AND \"earlier\".\"outbox_seq\" < \"delivery\".\"outbox_seq\")",
-            ))
-            // Not for an unregistered subscription: its deliveries wait for retention.
-            .filter(Expr::cust(
-                "EXISTS (SELECT 1 FROM \"hub\" WHERE \"hub\".\"id\" = \"delivery\".\"subscription_id\")",
-            ))
-            .order_by_asc(delivery::Column::OutboxSeq)
-            .limit(subscriptions)
-            .all(self.db())
-            .await?;
-        let mut batches = Vec::new();
-        for head in heads {
-            // The head and the pending deliveries right behind it, while they are due and free.
-            let queue = delivery::Entity::find()
-                .filter(delivery::Column::SubscriptionId.eq(head.subscription_id.as_str()))
-                .filter(delivery::Column::Status.eq(PENDING))
-                .order_by_asc(delivery::Column::OutboxSeq)
-                .limit(per_subscription)
-                .all(self.db())
-                .await?;
-            let batch: Vec<delivery::Model> = queue
-                .into_iter()
-                .take_while(|d| {
-                    d.next_attempt_at <= now && d.lease_until.is_none_or(|until| until < now)
-                })
-                .collect();
-            if batch.first().map(|d| &d.id) != Some(&head.id) {
-                continue; // the queue moved meanwhile
-            }
-            let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
-            let taken = delivery::Entity::update_many()
-                .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
-                .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
-                .filter(delivery::Column::Id.is_in(ids.clone()))
-                .filter(delivery::Column::Status.eq(PENDING))
-                .filter(free())
-                .exec(self.db())
-                .await?;
-            if taken.rows_affected != ids.len() as u64 {
-                // Another instance holds part of it: give back what we got, keep out.
-                self.release_leases(owner, &ids).await?;
-                continue;
-            }
-            let Some(subscription) = hub::Entity::find_by_id(head.subscription_id.clone())
-                .one(self.db())
-                .await?
-            else {
-                // Unregistered meanwhile: nothing to send. The lease lapses; the queue skips
-                // these deliveries from now on and retention removes them.
-                continue;
+        self.pool()
+            .run(|db| async move {
+            let now = Utc::now();
+            let free = || {
+                Condition::any()
+                    .add(delivery::Column::LeaseUntil.is_null())
+                    .add(delivery::Column::LeaseUntil.lt(now))
             };
-            let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
-            let payloads: std::collections::HashMap<i64, String> = event_outbox::Entity::find()
-                .filter(event_outbox::Column::Seq.is_in(seqs))
-                .all(self.db())
-                .await?
-                .into_iter()
-                .map(|e| (e.seq, e.payload))
-                .collect();
-            batches.push(
-                batch
+            let heads = delivery::Entity::find()
+                .filter(delivery::Column::Status.eq(PENDING))
+                .filter(delivery::Column::NextAttemptAt.lte(now))
+                .filter(free())
+                .filter(Expr::cust(
+                    "NOT EXISTS (SELECT 1 FROM \"delivery\" AS \"earlier\" \
+                     WHERE \"earlier\".\"subscription_id\" = \"delivery\".\"subscription_id\" \
+                     AND \"earlier\".\"status\" = 'pending' \
+                     AND \"earlier\".\"outbox_seq\" < \"delivery\".\"outbox_seq\")",
+                ))
+                // Not for an unregistered subscription: its deliveries wait for retention.
+                .filter(Expr::cust(
+                    "EXISTS (SELECT 1 FROM \"hub\" WHERE \"hub\".\"id\" = \"delivery\".\"subscription_id\")",
+                ))
+                .order_by_asc(delivery::Column::OutboxSeq)
+                .limit(subscriptions)
+                .all(db)
+                .await?;
+            let mut batches = Vec::new();
+            for head in heads {
+                // The head and the pending deliveries right behind it, while they are due and free.
+                let queue = delivery::Entity::find()
+                    .filter(delivery::Column::SubscriptionId.eq(head.subscription_id.as_str()))
+                    .filter(delivery::Column::Status.eq(PENDING))
+                    .order_by_asc(delivery::Column::OutboxSeq)
+                    .limit(per_subscription)
+                    .all(db)
+                    .await?;
+                let batch: Vec<delivery::Model> = queue
                     .into_iter()
-                    .filter_map(|d| {
-                        let payload = payloads.get(&d.outbox_seq)?.clone();
-                        Some(Leased {
-                            delivery: d,
-                            callback: subscription.callback.clone(),
-                            payload,
-                        })
+                    .take_while(|d| {
+                        d.next_attempt_at <= now && d.lease_until.is_none_or(|until| until < now)
                     })
-                    .collect(),
-            );
-        }
-        Ok(batches)
+                    .collect();
+                if batch.first().map(|d| &d.id) != Some(&head.id) {
+                    continue; // the queue moved meanwhile
+                }
+                let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
+                let taken = delivery::Entity::update_many()
+                    .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
+                    .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+                    .filter(delivery::Column::Id.is_in(ids.clone()))
+                    .filter(delivery::Column::Status.eq(PENDING))
+                    .filter(free())
+                    .exec(db)
+                    .await?;
+                if taken.rows_affected != ids.len() as u64 {
+                    // Another instance holds part of it: give back what we got, keep out.
+                    self.release_leases(owner, &ids).await?;
+                    continue;
+                }
+                let Some(subscription) = hub::Entity::find_by_id(head.subscription_id.clone())
+                    .one(db)
+                    .await?
+                else {
+                    // Unregistered meanwhile: nothing to send. The lease lapses; the queue skips
+                    // these deliveries from now on and retention removes them.
+                    continue;
+                };
+                let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
+                let payloads: std::collections::HashMap<i64, String> = event_outbox::Entity::find()
+                    .filter(event_outbox::Column::Seq.is_in(seqs))
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .map(|e| (e.seq, e.payload))
+                    .collect();
+                batches.push(
+                    batch
+                        .into_iter()
+                        .filter_map(|d| {
+                            let payload = payloads.get(&d.outbox_seq)?.clone();
+                            Some(Leased {
+                                delivery: d,
+                                callback: subscription.callback.clone(),
+                                payload,
+                            })
+                        })
+                        .collect(),
+                );
+            }
+            Ok(batches)
+            })
+            .await
     }
 
     /// Extends this owner's lease on the deliveries `ids` it still holds to `until`.
@@ -247,14 +260,18 @@ impl Store {
         ids: &[String],
         until: DateTime<Utc>,
     ) -> Result<(), Error> {
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
-            .filter(delivery::Column::Id.is_in(ids.to_vec()))
-            .filter(delivery::Column::LeaseOwner.eq(owner))
-            .filter(delivery::Column::Status.eq(PENDING))
-            .exec(self.db())
-            .await?;
-        Ok(())
+        self.pool()
+            .run(|db| async move {
+                delivery::Entity::update_many()
+                    .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+                    .filter(delivery::Column::Id.is_in(ids.to_vec()))
+                    .filter(delivery::Column::LeaseOwner.eq(owner))
+                    .filter(delivery::Column::Status.eq(PENDING))
+                    .exec(db)
+                    .await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Gives leased deliveries back without an attempt (they stay pending, in order).
@@ -262,20 +279,16 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                delivery::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(delivery::Column::Id.is_in(ids.to_vec()))
-            .filter(delivery::Column::LeaseOwner.eq(owner))
-            .exec(self.db())
-            .await?;
-        Ok(())
+        self.pool()
+            .run(|db| async move {
+                without_lease(delivery::Entity::update_many())
+                    .filter(delivery::Column::Id.is_in(ids.to_vec()))
+                    .filter(delivery::Column::LeaseOwner.eq(owner))
+                    .exec(db)
+                    .await?;
+                Ok(())
+            })
+            .await
     }
 
     /// Records the attempts of a batch in one transaction and moves each delivery on:
@@ -286,60 +299,56 @@ impl Store {
         owner: &str,
         outcomes: &[(delivery::Model, Attempt, Option<DateTime<Utc>>)],
     ) -> Result<(), Error> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
-        let now = Utc::now();
-        let txn = self.db().begin().await?;
-        let mut attempts = Vec::new();
-        for (leased, attempt, retry_at) in outcomes {
-            let mut update = delivery::Entity::update_many()
-                .col_expr(delivery::Column::Attempts, Expr::value(leased.attempts + 1))
-                .col_expr(
-                    delivery::Column::LeaseOwner,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    delivery::Column::LeaseUntil,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .col_expr(delivery::Column::LastError, Expr::value(describe(attempt)));
-            update = if attempt.succeeded() {
-                update
-                    .col_expr(delivery::Column::Status, Expr::value(DELIVERED))
-                    .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
-            } else if let Some(retry_at) = retry_at {
-                update.col_expr(delivery::Column::NextAttemptAt, Expr::value(*retry_at))
-            } else {
-                // A dead delivery's `next_attempt_at` is the time of its last attempt:
-                // retention counts its age from there.
-                update
-                    .col_expr(delivery::Column::Status, Expr::value(DEAD))
-                    .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
-            };
-            let updated = update
-                .filter(delivery::Column::Id.eq(leased.id.as_str()))
-                .filter(delivery::Column::LeaseOwner.eq(owner))
-                .exec(&txn)
-                .await?;
-            if updated.rows_affected == 1 {
-                attempts.push(delivery_attempt::ActiveModel {
-                    id: Set(crate::resource_kind::new_id()),
-                    delivery_id: Set(leased.id.clone()),
-                    attempted_at: Set(now),
-                    http_status: Set(attempt.http_status.map(i32::from)),
-                    error: Set(attempt.error.clone()),
-                    duration_ms: Set(attempt.duration_ms),
-                });
-            }
-        }
-        if !attempts.is_empty() {
-            delivery_attempt::Entity::insert_many(attempts)
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        Ok(())
+        self.pool()
+            .run(|db| async move {
+                if outcomes.is_empty() {
+                    return Ok(());
+                }
+                let now = Utc::now();
+                let txn = db.begin().await?;
+                let mut attempts = Vec::new();
+                for (leased, attempt, retry_at) in outcomes {
+                    let mut update = without_lease(delivery::Entity::update_many())
+                        .col_expr(delivery::Column::Attempts, Expr::value(leased.attempts + 1))
+                        .col_expr(delivery::Column::LastError, Expr::value(describe(attempt)));
+                    update = if attempt.succeeded() {
+                        update
+                            .col_expr(delivery::Column::Status, Expr::value(DELIVERED))
+                            .col_expr(delivery::Column::DeliveredAt, Expr::value(now))
+                    } else if let Some(retry_at) = retry_at {
+                        update.col_expr(delivery::Column::NextAttemptAt, Expr::value(*retry_at))
+                    } else {
+                        // A dead delivery's `next_attempt_at` is the time of its last attempt:
+                        // retention counts its age from there.
+                        update
+                            .col_expr(delivery::Column::Status, Expr::value(DEAD))
+                            .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
+                    };
+                    let updated = update
+                        .filter(delivery::Column::Id.eq(leased.id.as_str()))
+                        .filter(delivery::Column::LeaseOwner.eq(owner))
+                        .exec(&txn)
+                        .await?;
+                    if updated.rows_affected == 1 {
+                        attempts.push(delivery_attempt::ActiveModel {
+                            id: Set(crate::resource_kind::new_id()),
+                            delivery_id: Set(leased.id.clone()),
+                            attempted_at: Set(now),
+                            http_status: Set(attempt.http_status.map(i32::from)),
+                            error: Set(attempt.error.clone()),
+                            duration_ms: Set(attempt.duration_ms),
+                        });
+                    }
+                }
+                if !attempts.is_empty() {
+                    delivery_attempt::Entity::insert_many(attempts)
+                        .exec_without_returning(&txn)
+                        .await?;
+                }
+                txn.commit().await?;
+                Ok(())
+            })
+            .await
     }
 
     /// The deliveries of a subscription, newest first, optionally in one status.
@@ -350,33 +359,56 @@ impl Store {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<delivery::Model>, Error> {
-        let mut select =
-            delivery::Entity::find().filter(delivery::Column::SubscriptionId.eq(subscription_id));
-        if let Some(status) = status {
-            select = select.filter(delivery::Column::Status.eq(status));
-        }
-        let deliveries = select
-            .order_by_desc(delivery::Column::OutboxSeq)
-            .offset(offset)
-            .limit(limit)
-            .all(self.db())
-            .await?;
-        Ok(deliveries)
+        self.pool()
+            .run(|db| async move {
+                let mut select = delivery::Entity::find()
+                    .filter(delivery::Column::SubscriptionId.eq(subscription_id));
+                if let Some(status) = status {
+                    select = select.filter(delivery::Column::Status.eq(status));
+                }
+                let deliveries = select
+                    .order_by_desc(delivery::Column::OutboxSeq)
+                    .offset(offset)
+                    .limit(limit)
+                    .all(db)
+                    .await?;
+                Ok(deliveries)
+            })
+            .await
     }
 
     /// Puts a subscription's dead deliveries back in the queue, in their original order.
     pub async fn redrive(&self, subscription_id: &str) -> Result<u64, Error> {
-        let result = delivery::Entity::update_many()
-            .col_expr(delivery::Column::Status, Expr::value(PENDING))
-            .col_expr(delivery::Column::Attempts, Expr::value(0))
-            .col_expr(delivery::Column::NextAttemptAt, Expr::value(Utc::now()))
-            .filter(delivery::Column::SubscriptionId.eq(subscription_id))
-            .filter(delivery::Column::Status.eq(DEAD))
-            .exec(self.db())
-            .await?;
-        self.changed();
-        Ok(result.rows_affected)
+        self.pool()
+            .run(|db| async move {
+                let result = delivery::Entity::update_many()
+                    .col_expr(delivery::Column::Status, Expr::value(PENDING))
+                    .col_expr(delivery::Column::Attempts, Expr::value(0))
+                    .col_expr(delivery::Column::NextAttemptAt, Expr::value(Utc::now()))
+                    .filter(delivery::Column::SubscriptionId.eq(subscription_id))
+                    .filter(delivery::Column::Status.eq(DEAD))
+                    .exec(db)
+                    .await?;
+                self.changed();
+                Ok(result.rows_affected)
+            })
+            .await
     }
+}
+
+/// `update` also clearing the lease of the deliveries it changes.
+fn without_lease(
+    update: sea_orm::UpdateMany<delivery::Entity>,
+) -> sea_orm::UpdateMany<delivery::Entity> {
+    update
+        .col_expr(
+            delivery::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            delivery::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
 }
 
 fn describe(attempt: &Attempt) -> Option<String> {

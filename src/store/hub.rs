@@ -12,44 +12,58 @@ impl Store {
         callback: String,
         query: Option<String>,
     ) -> Result<hub::Model, Error> {
-        let model = hub::Model {
-            id: crate::resource_kind::new_id(),
-            callback,
-            query,
-            created_at: Utc::now(),
-        };
-        hub::Entity::insert(hub::ActiveModel {
-            id: Set(model.id.clone()),
-            callback: Set(model.callback.clone()),
-            query: Set(model.query.clone()),
-            created_at: Set(model.created_at),
-        })
-        .exec_without_returning(self.db())
-        .await?;
-        Ok(model)
+        self.pool()
+            .run(|db| async move {
+                let model = hub::Model {
+                    id: crate::resource_kind::new_id(),
+                    callback,
+                    query,
+                    created_at: Utc::now(),
+                };
+                hub::Entity::insert(hub::ActiveModel {
+                    id: Set(model.id.clone()),
+                    callback: Set(model.callback.clone()),
+                    query: Set(model.query.clone()),
+                    created_at: Set(model.created_at),
+                })
+                .exec_without_returning(db)
+                .await?;
+                Ok(model)
+            })
+            .await
     }
 
     /// How many subscriptions there are.
     pub async fn subscription_count(&self) -> Result<u64, Error> {
-        Ok(hub::Entity::find().count(self.db()).await?)
+        self.pool()
+            .run(|db| async move { Ok(hub::Entity::find().count(db).await?) })
+            .await
     }
 
     pub async fn subscriptions(&self) -> Result<Vec<hub::Model>, Error> {
-        Ok(hub::Entity::find()
-            .order_by_asc(hub::Column::CreatedAt)
-            .order_by_asc(hub::Column::Id)
-            .all(self.db())
-            .await?)
+        self.pool()
+            .run(|db| async move {
+                Ok(hub::Entity::find()
+                    .order_by_asc(hub::Column::CreatedAt)
+                    .order_by_asc(hub::Column::Id)
+                    .all(db)
+                    .await?)
+            })
+            .await
     }
 
     pub async fn subscription(&self, id: &str) -> Result<hub::Model, Error> {
-        hub::Entity::find_by_id(id.to_string())
-            .one(self.db())
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                resource: "hub",
-                id: id.to_string(),
+        self.pool()
+            .run(|db| async move {
+                hub::Entity::find_by_id(id.to_string())
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| Error::NotFound {
+                        resource: "hub",
+                        id: id.to_string(),
+                    })
             })
+            .await
     }
 
     /// Removes a subscription: nothing more is sent to it. Only its `hub` row goes now, with

@@ -7,12 +7,15 @@ pub mod delivery;
 mod hub;
 mod insert;
 mod outbox;
+mod pool;
 mod received_event;
 pub mod resource;
 pub mod retention;
 mod tables;
+mod wal_sync;
 mod writer;
 
+pub use pool::Pool;
 pub use resource::StoredResource;
 pub use tables::Table;
 pub use writer::BoxFuture;
@@ -30,7 +33,8 @@ use writer::GroupCommit;
 
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    /// Reads, and the writes that do not go through the writer.
+    pool: Arc<Pool>,
     /// Notified after every committed change, so the local delivery worker wakes at once.
     changes: Arc<Notify>,
     /// The writer tasks with group commit: every write on SQLite, creates on PostgreSQL.
@@ -46,11 +50,12 @@ impl Store {
         max_connections: u32,
         statement_timeout: Duration,
     ) -> Result<Store, DbErr> {
-        let db = Database::connect(options(url, max_connections, None, statement_timeout)).await?;
+        let db =
+            Database::connect(options(url, max_connections, Role::Pool, statement_timeout)).await?;
         if db.get_database_backend() == DatabaseBackend::Postgres {
             // Migrations run with no statement time limit (building an index on a large table
             // takes what it takes), on a connection of their own.
-            let migrations = Database::connect(options(url, 1, None, Duration::ZERO)).await?;
+            let migrations = Database::connect(options(url, 1, Role::Pool, Duration::ZERO)).await?;
             <migration::Migrator as migration::MigratorTrait>::up(&migrations, None).await?;
             migrations.close().await?;
         } else {
@@ -67,7 +72,8 @@ impl Store {
                 // connection would start every batch on a cold cache. Its 32 MiB of pages keep
                 // the index pages inserts touch cached; readers keep SQLite's default 2 MiB.
                 let writer_db =
-                    Database::connect(options(url, 1, Some(32 * 1024), statement_timeout)).await?;
+                    Database::connect(options(url, 1, Role::SqliteWriter, statement_timeout))
+                        .await?;
                 let wal = wal_file(&writer_db).await?;
                 if wal.is_some() {
                     check_wal_mode(&writer_db).await?;
@@ -76,18 +82,20 @@ impl Store {
             }
             _ => (db.clone(), None),
         };
-        let group_commit = GroupCommit::start(writer_db, wal, changes.clone(), commits)
-            .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
+        let (group_commit, durability) =
+            GroupCommit::start(writer_db, wal, changes.clone(), commits)
+                .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
-            db,
+            pool: Arc::new(Pool::new(db, durability)),
             changes,
             group_commit,
         })
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.db
+    /// The pool: whatever runs on it hands out only what is durable.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Completes (once) after the next committed change of a resource.
@@ -111,7 +119,7 @@ impl Store {
         match self.backend {
             DatabaseBackend::Sqlite => self.group_commit.write(work).await,
             _ => {
-                let value = writer::in_transaction(&self.db, work).await?;
+                let value = self.pool.run(|db| writer::in_transaction(db, work)).await?;
                 self.changed();
                 Ok(value)
             }
@@ -165,15 +173,32 @@ async fn wal_file(db: &DatabaseConnection) -> Result<Option<std::path::PathBuf>,
         .map(|f| std::path::PathBuf::from(format!("{f}-wal"))))
 }
 
-/// Pool settings; on SQLite, the pragmas every connection gets and a page cache of
-/// `cache_kib` instead of SQLite's default; on PostgreSQL, the session's `statement_timeout`.
+/// A connection's lifetime that never runs out.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// What a set of connections is for.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Pool,
+    /// The SQLite writer's one connection: 32 MiB of page cache (SQLite's default is 2 MiB),
+    /// commits that leave the WAL unsynced (`wal_sync` syncs it before answering), and never
+    /// replaced, so SQLite keeps the WAL file `wal_sync` holds open (it removes the file when
+    /// its last connection closes).
+    SqliteWriter,
+}
+
+/// Pool settings; on SQLite, the pragmas every connection gets; on PostgreSQL, the session's
+/// `statement_timeout`.
 fn options(
     url: &str,
     max_connections: u32,
-    cache_kib: Option<i64>,
+    role: Role,
     statement_timeout: Duration,
 ) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
+    if role == Role::SqliteWriter {
+        options.max_lifetime(FOREVER).idle_timeout(FOREVER);
+    }
     // 0: no limit, as PostgreSQL reads it.
     let timeout_ms = statement_timeout.as_millis().to_string();
     options
@@ -187,15 +212,17 @@ fn options(
         // one instead of failing a query. Not on SQLite, where a connection is a thread of
         // this process and the ping one more hop to it per query.
         .test_before_acquire(!url.starts_with("sqlite:"))
-        // WAL lets reads run beside the writer; FULL sync makes a commit survive power loss
-        // before it is visible or answered; writers queue on the lock instead of failing.
+        // WAL lets reads run beside the writer; the pool's commits (FULL) are synced before
+        // they are visible, the writer's before they are answered (`wal_sync`); writers
+        // queue on the lock instead of failing.
         .map_sqlx_sqlite_opts(move |o| {
-            let o = match cache_kib {
-                Some(kib) => o.pragma("cache_size", format!("-{kib}")),
-                None => o,
+            let o = match role {
+                Role::SqliteWriter => o
+                    .pragma("cache_size", format!("-{}", 32 * 1024))
+                    .synchronous(SqliteSynchronous::Normal),
+                Role::Pool => o.synchronous(SqliteSynchronous::Full),
             };
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 // Statement journals (multi-row INSERTs, savepoints) in memory, not in a

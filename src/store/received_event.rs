@@ -18,21 +18,25 @@ impl Store {
         event_type: &str,
         document: Map<String, Value>,
     ) -> Result<String, Error> {
-        let id = crate::resource_kind::new_id();
-        let event_id = document
-            .get("eventId")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        received_event::Entity::insert(received_event::ActiveModel {
-            id: Set(id.clone()),
-            event_type: Set(event_type.to_string()),
-            event_id: Set(event_id),
-            received_at: Set(Utc::now()),
-            document: Set(Value::Object(document)),
-        })
-        .exec_without_returning(self.db())
-        .await?;
-        Ok(id)
+        self.pool()
+            .run(|db| async move {
+                let id = crate::resource_kind::new_id();
+                let event_id = document
+                    .get("eventId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                received_event::Entity::insert(received_event::ActiveModel {
+                    id: Set(id.clone()),
+                    event_type: Set(event_type.to_string()),
+                    event_id: Set(event_id),
+                    received_at: Set(Utc::now()),
+                    document: Set(Value::Object(document)),
+                })
+                .exec_without_returning(db)
+                .await?;
+                Ok(id)
+            })
+            .await
     }
 
     /// Received events, newest first, optionally of one type; with the total count.
@@ -42,18 +46,22 @@ impl Store {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Value>, u64), Error> {
-        let mut select = received_event::Entity::find();
-        if let Some(event_type) = event_type {
-            select = select.filter(received_event::Column::EventType.eq(event_type));
-        }
-        let total = select.clone().count(self.db()).await?;
-        let rows = select
-            .order_by(received_event::Column::ReceivedAt, Order::Desc)
-            .order_by(received_event::Column::Id, Order::Desc)
-            .offset(offset)
-            .limit(limit)
-            .all(self.db())
-            .await?;
-        Ok((rows.into_iter().map(|r| r.document).collect(), total))
+        self.pool()
+            .run(|db| async move {
+                let mut select = received_event::Entity::find();
+                if let Some(event_type) = event_type {
+                    select = select.filter(received_event::Column::EventType.eq(event_type));
+                }
+                let total = select.clone().count(db).await?;
+                let rows = select
+                    .order_by(received_event::Column::ReceivedAt, Order::Desc)
+                    .order_by(received_event::Column::Id, Order::Desc)
+                    .offset(offset)
+                    .limit(limit)
+                    .all(db)
+                    .await?;
+                Ok((rows.into_iter().map(|r| r.document).collect(), total))
+            })
+            .await
     }
 }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, StreamTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, StreamTrait,
 };
 use serde_json::{Map, Value};
 
@@ -120,15 +120,14 @@ impl Store {
     where
         T: Table,
     {
-        T::find()
-            .filter(T::id_column().eq(id))
-            .one(self.db())
-            .await?
-            .map(T::stored)
-            .ok_or_else(|| Error::NotFound {
-                resource: T::KIND.name(),
-                id: id.to_string(),
-            })
+        let found = self
+            .pool()
+            .run(|db| T::find().filter(T::id_column().eq(id)).one(db))
+            .await?;
+        found.map(T::stored).ok_or_else(|| Error::NotFound {
+            resource: T::KIND.name(),
+            id: id.to_string(),
+        })
     }
 
     /// The resource as a read answers it, its `href` being `href_prefix` and its id.
@@ -137,7 +136,7 @@ impl Store {
         T: Table,
     {
         let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
-        let row = self.db().query_one(statement).await?;
+        let row = self.pool().run(|db| db.query_one(statement)).await?;
         let rendered = |row: sea_orm::QueryResult| -> Result<Rendered, DbErr> {
             Ok(Rendered {
                 id: row.try_get_by_index(0)?,
@@ -162,20 +161,28 @@ impl Store {
         limit: u64,
         href_prefix: &str,
     ) -> Result<Page, Error> {
+        self.pool()
+            .run(|db| self.list_on::<T>(db, query, offset, limit, href_prefix))
+            .await
+    }
+
+    async fn list_on<T: Table>(
+        &self,
+        db: &DatabaseConnection,
+        query: ListQuery,
+        offset: u64,
+        limit: u64,
+        href_prefix: &str,
+    ) -> Result<Page, Error> {
         let max_bytes = query.max_bytes;
         if let Some(scan) = query.index_scan {
             return self
-                .list_by_index::<T>(scan, offset, limit, href_prefix, max_bytes)
+                .list_by_index::<T>(db, scan, offset, limit, href_prefix, max_bytes)
                 .await;
         }
         let total = match &query.index_count {
-            Some(count) => self.count_by_index(count).await?,
-            None => {
-                T::find()
-                    .filter(query.filter.clone())
-                    .count(self.db())
-                    .await?
-            }
+            Some(count) => count_by_index(db, count).await?,
+            None => T::find().filter(query.filter.clone()).count(db).await?,
         };
         if limit == 0 || offset >= total {
             return Ok(Page {
@@ -187,7 +194,7 @@ impl Store {
             Some(walk)
                 if query.order.is_empty()
                     && self
-                        .walk_is_cheaper::<T>(total, offset.saturating_add(limit))
+                        .walk_is_cheaper::<T>(db, total, offset.saturating_add(limit))
                         .await? =>
             {
                 walk
@@ -212,10 +219,10 @@ impl Store {
             .offset(offset)
             .limit(limit)
             .into_tuple()
-            .all(self.db())
+            .all(db)
             .await?;
         let items = self
-            .rendered_in_order::<T>(ids, href_prefix, max_bytes)
+            .rendered_in_order::<T>(db, ids, href_prefix, max_bytes)
             .await?;
         Ok(Page { items, total })
     }
@@ -224,7 +231,12 @@ impl Store {
     /// sooner than reading all `total` matches from the array-value index and sorting them.
     /// A walk reads about `end * rows / total` rows. Only SQLite is steered: it keeps no
     /// statistics on values, while PostgreSQL's planner picks between the two plans itself.
-    async fn walk_is_cheaper<T: Table>(&self, total: u64, end: u64) -> Result<bool, Error> {
+    async fn walk_is_cheaper<T: Table>(
+        &self,
+        db: &DatabaseConnection,
+        total: u64,
+        end: u64,
+    ) -> Result<bool, Error> {
         if self.backend() != DatabaseBackend::Sqlite || total == 0 {
             return Ok(false);
         }
@@ -236,7 +248,7 @@ impl Store {
                 T::default().table_name()
             ),
         );
-        let rows: i64 = match self.db().query_one(statement).await? {
+        let rows: i64 = match db.query_one(statement).await? {
             Some(row) => row.try_get("", "rows")?,
             None => 0,
         };
@@ -245,30 +257,12 @@ impl Store {
         Ok(walked <= total.saturating_mul(WALK_ROW_COST_RATIO))
     }
 
-    /// The number of resources `count` selects in the array-value index.
-    async fn count_by_index(&self, count: &IndexCount) -> Result<u64, Error> {
-        use entity::usage_array_value::{Column, Entity};
-        let counted = if count.one_row_per_resource {
-            Expr::col(Column::UsageId).count()
-        } else {
-            Expr::col(Column::UsageId).count_distinct()
-        };
-        let total: i64 = Entity::find()
-            .select_only()
-            .column_as(counted, "total")
-            .filter(count.condition.clone())
-            .into_tuple()
-            .one(self.db())
-            .await?
-            .unwrap_or(0);
-        Ok(u64::try_from(total).unwrap_or(0))
-    }
-
     /// The rows `ids`, rendered, in the order of `ids` (a row deleted meanwhile is left out),
     /// as many as fit in `max_bytes` (the first always does). Rows stream in page order, and
     /// reading stops at the budget: a page of large documents is cut short, never held whole.
     async fn rendered_in_order<T: Table>(
         &self,
+        db: &DatabaseConnection,
         ids: Vec<String>,
         href_prefix: &str,
         max_bytes: usize,
@@ -277,7 +271,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let statement = rendered_page::<T>(self.backend(), href_prefix, &ids);
-        let mut rows = self.db().stream(statement).await?;
+        let mut rows = db.stream(statement).await?;
         let (mut items, mut bytes, mut position) = (Vec::with_capacity(ids.len()), 0, -1);
         while let Some(row) = rows.next().await {
             let row = row?;
@@ -307,6 +301,7 @@ impl Store {
     /// Same order as the general path: usageDate, then id the same way.
     async fn list_by_index<T: Table>(
         &self,
+        db: &DatabaseConnection,
         scan: IndexScan,
         offset: u64,
         limit: u64,
@@ -314,7 +309,7 @@ impl Store {
         max_bytes: usize,
     ) -> Result<Page, Error> {
         use entity::usage_array_value::{Column, Entity};
-        let total = self.count_by_index(&scan.count).await?;
+        let total = count_by_index(db, &scan.count).await?;
         if limit == 0 || offset >= total {
             return Ok(Page {
                 items: Vec::new(),
@@ -340,11 +335,11 @@ impl Store {
             .offset(offset)
             .limit(limit)
             .into_tuple()
-            .all(self.db())
+            .all(db)
             .await?;
         let ids: Vec<String> = keys.into_iter().map(|(_, id)| id).collect();
         let items = self
-            .rendered_in_order::<T>(ids, href_prefix, max_bytes)
+            .rendered_in_order::<T>(db, ids, href_prefix, max_bytes)
             .await?;
         Ok(Page { items, total })
     }
@@ -441,6 +436,25 @@ impl Store {
             T::KIND.name()
         )))
     }
+}
+
+/// The number of resources `count` selects in the array-value index.
+async fn count_by_index(db: &DatabaseConnection, count: &IndexCount) -> Result<u64, Error> {
+    use entity::usage_array_value::{Column, Entity};
+    let counted = if count.one_row_per_resource {
+        Expr::col(Column::UsageId).count()
+    } else {
+        Expr::col(Column::UsageId).count_distinct()
+    };
+    let total: i64 = Entity::find()
+        .select_only()
+        .column_as(counted, "total")
+        .filter(count.condition.clone())
+        .into_tuple()
+        .one(db)
+        .await?
+        .unwrap_or(0);
+    Ok(u64::try_from(total).unwrap_or(0))
 }
 
 /// The UPDATE of a resource to `row`, applying only to revision `from` of it.

@@ -167,14 +167,18 @@ impl Store {
         stopping: &impl Fn() -> bool,
     ) -> Result<(u64, u64), Error> {
         in_batches(stopping, || async {
-            let ids: Vec<String> = delivery::Entity::find()
-                .select_only()
-                .column(delivery::Column::Id)
-                .filter(which())
-                .order_by_asc(age)
-                .limit(BATCH)
-                .into_tuple()
-                .all(self.db())
+            let ids: Vec<String> = self
+                .pool()
+                .run(|db| {
+                    delivery::Entity::find()
+                        .select_only()
+                        .column(delivery::Column::Id)
+                        .filter(which())
+                        .order_by_asc(age)
+                        .limit(BATCH)
+                        .into_tuple()
+                        .all(db)
+                })
                 .await?;
             let picked = ids.len() as u64;
             if picked == 0 {
@@ -219,9 +223,13 @@ impl Store {
         stopping: &impl Fn() -> bool,
     ) -> Result<(u64, u64, u64), Error> {
         let (mut deliveries, mut attempts, mut subscriptions) = (0, 0, 0);
-        let removed = removed_subscription::Entity::find()
-            .order_by_asc(removed_subscription::Column::RemovedAt)
-            .all(self.db())
+        let removed = self
+            .pool()
+            .run(|db| {
+                removed_subscription::Entity::find()
+                    .order_by_asc(removed_subscription::Column::RemovedAt)
+                    .all(db)
+            })
             .await?;
         for subscription in removed {
             if stopping() {
@@ -274,15 +282,19 @@ impl Store {
         let mut removed = 0;
         let mut after = i64::MIN;
         while !stopping() {
-            let window: Vec<(i64, DateTime<Utc>)> = event_outbox::Entity::find()
-                .select_only()
-                .column(event_outbox::Column::Seq)
-                .column(event_outbox::Column::EventTime)
-                .filter(event_outbox::Column::Seq.gt(after))
-                .order_by_asc(event_outbox::Column::Seq)
-                .limit(BATCH)
-                .into_tuple()
-                .all(self.db())
+            let window: Vec<(i64, DateTime<Utc>)> = self
+                .pool()
+                .run(|db| {
+                    event_outbox::Entity::find()
+                        .select_only()
+                        .column(event_outbox::Column::Seq)
+                        .column(event_outbox::Column::EventTime)
+                        .filter(event_outbox::Column::Seq.gt(after))
+                        .order_by_asc(event_outbox::Column::Seq)
+                        .limit(BATCH)
+                        .into_tuple()
+                        .all(db)
+                })
                 .await?;
             let Some(&(last, _)) = window.last() else {
                 break;
@@ -331,14 +343,18 @@ impl Store {
         stopping: &impl Fn() -> bool,
     ) -> Result<u64, Error> {
         let (removed, _) = in_batches(stopping, || async {
-            let ids: Vec<String> = received_event::Entity::find()
-                .select_only()
-                .column(received_event::Column::Id)
-                .filter(received_event::Column::ReceivedAt.lt(cutoff))
-                .order_by_asc(received_event::Column::ReceivedAt)
-                .limit(BATCH)
-                .into_tuple()
-                .all(self.db())
+            let ids: Vec<String> = self
+                .pool()
+                .run(|db| {
+                    received_event::Entity::find()
+                        .select_only()
+                        .column(received_event::Column::Id)
+                        .filter(received_event::Column::ReceivedAt.lt(cutoff))
+                        .order_by_asc(received_event::Column::ReceivedAt)
+                        .limit(BATCH)
+                        .into_tuple()
+                        .all(db)
+                })
                 .await?;
             let picked = ids.len() as u64;
             if picked == 0 {

@@ -14,17 +14,18 @@
 //!   itself.
 //!
 //! SQLite allows one writer at a time, so there every write goes through one writer, on a
-//! connection and a thread of its own. That connection commits with `synchronous=FULL`:
-//! SQLite syncs the WAL inside COMMIT, so a batch is on disk before other connections can
-//! read it and before its callers are answered. A batch that fails because the disk did (see
-//! `disk_failed`) ends the process: what the WAL holds is then unknown, and SQLite recovers
-//! from what the disk has at the next start.
+//! connection and a thread of its own. With a database file, its callers are answered by
+//! `wal_sync` once the WAL holding the batch is synced, while the writer goes on with the
+//! next batch. A batch that fails because the disk did (see `disk_failed`) ends the process:
+//! what the WAL holds is then unknown, and SQLite recovers from what the disk has at the next
+//! start.
 //!
 //! On PostgreSQL only creates go through the queue, taken by `POSTGRES_WRITERS` tasks on the
 //! store's pool (many round trips become one per batch); updates and deletes run as
 //! transactions of their own, side by side.
 
 use super::insert::{insert_statements, one_call, Undo};
+use super::wal_sync::{self, Durability, Finished, WalFile};
 use super::{checkpoint, StoredResource};
 use crate::error::Error;
 use crate::events::Event;
@@ -42,8 +43,9 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What a queued job leaves to do once its batch is committed: answer its caller.
-type Answer = Box<dyn FnOnce() + Send>;
+/// What a queued job leaves to do once its batch is committed (and synced): answer its
+/// caller.
+pub(super) type Answer = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answer> + Send>;
 
 /// A new resource and the events it announces. Its rows (the resource, its array-value index
@@ -75,11 +77,6 @@ const POSTGRES_WRITERS: usize = 4;
 /// while the others wait.
 const POSTGRES_MAX_BATCH: usize = 8;
 
-/// Test-only: the number of batches the SQLite writer commits before it treats the next
-/// commit as a failure of the disk (and so ends the process). Read once, when the writer
-/// starts; never set it outside tests.
-const FAIL_COMMIT_AFTER: &str = "TMF635_TEST_FAIL_COMMIT_AFTER";
-
 /// The exit status of a process whose disk failed under the SQLite writer (EX_SOFTWARE).
 const DISK_FAILURE_EXIT: i32 = 70;
 
@@ -103,22 +100,28 @@ struct Writer {
     /// Counts the committed batches (for the SQLite checkpointer).
     commits: Arc<AtomicU64>,
     /// SQLite with a database file: its WAL file, kept within bounds by
-    /// `checkpoint::bound_wal`.
-    wal: Option<PathBuf>,
-    /// Test-only (`FAIL_COMMIT_AFTER`): commits left before one is treated as a disk failure.
-    commits_before_failure: Option<u64>,
+    /// `checkpoint::bound_wal`, and the stage that syncs it and answers the batches.
+    wal: Option<(PathBuf, SyncStage)>,
+}
+
+/// The writer's end of `wal_sync`.
+struct SyncStage {
+    durability: Arc<Durability>,
+    finished: std::sync::mpsc::Sender<Finished>,
 }
 
 impl GroupCommit {
     /// Starts the writers on `db`: on SQLite one, on a thread of its own (`db` is then its own
-    /// connection, `wal` the WAL file of a database file); on PostgreSQL `POSTGRES_WRITERS`
-    /// tasks sharing `db`'s pool. `commits` counts the committed batches.
+    /// connection, committing with `synchronous=NORMAL`, and `wal` the WAL file of a database
+    /// file); on PostgreSQL `POSTGRES_WRITERS` tasks sharing `db`'s pool. `commits` counts the
+    /// committed batches. Answers how far the writer's batches are durable, where commits are
+    /// visible before they are (SQLite with a database file).
     pub fn start(
         db: DatabaseConnection,
         wal: Option<PathBuf>,
         changes: Arc<Notify>,
         commits: Arc<AtomicU64>,
-    ) -> std::io::Result<GroupCommit> {
+    ) -> std::io::Result<(GroupCommit, Option<Arc<Durability>>)> {
         let backend = db.get_database_backend();
         let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
         let writes: Writes = Arc::new(tokio::sync::Mutex::new(writes));
@@ -130,22 +133,33 @@ impl GroupCommit {
                     changes: changes.clone(),
                     commits: commits.clone(),
                     wal: None,
-                    commits_before_failure: None,
                 };
                 tokio::spawn(run(writer, writes.clone()));
             }
-            return Ok(GroupCommit { queue });
+            return Ok((GroupCommit { queue }, None));
         }
-        let commits_before_failure = std::env::var(FAIL_COMMIT_AFTER)
-            .ok()
-            .and_then(|n| n.trim().parse().ok());
+        let (wal, durability) = match wal {
+            Some(path) => {
+                let durability = Durability::new();
+                let synced = wal_sync::Synced {
+                    changes: changes.clone(),
+                    commits: commits.clone(),
+                };
+                let finished = wal_sync::start(WalFile::open(&path)?, durability.clone(), synced)?;
+                let stage = SyncStage {
+                    durability: durability.clone(),
+                    finished,
+                };
+                (Some((path, stage)), Some(durability))
+            }
+            None => (None, None),
+        };
         let writer = Writer {
             db,
             max_batch: MAX_BATCH,
             changes,
             commits,
             wal,
-            commits_before_failure,
         };
         // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
         // to SQLite's connection thread, and as one task among all the request tasks it would
@@ -157,7 +171,7 @@ impl GroupCommit {
         std::thread::Builder::new()
             .name("tmf635-writer".into())
             .spawn(move || runtime.block_on(run(writer, writes)))?;
-        Ok(GroupCommit { queue })
+        Ok((GroupCommit { queue }, durability))
     }
 
     /// Inserts a new resource in the next batch; answers (handing it back) after that batch
@@ -223,25 +237,44 @@ async fn run(mut writer: Writer, writes: Writes) {
             }
         }
         let mut answers: Vec<Answer> = Vec::with_capacity(size);
-        match writer.commit_batch(jobs, inserts, &mut answers).await {
+        let number = writer.wal.as_ref().map(|(_, s)| s.durability.begin());
+        let committed = match writer.commit_batch(jobs, inserts, &mut answers).await {
             Ok(()) => {
                 tracing::debug!(
                     writes = size,
                     ms = started.elapsed().as_secs_f64() * 1e3,
                     "batch committed"
                 );
-                answers.into_iter().for_each(|answer| answer());
-                writer.commits.fetch_add(1, Ordering::Relaxed);
-                writer.changes.notify_one();
+                true
             }
             Err(e) => {
                 writer.end_if_disk_failed(&e);
                 // Dropping the answers tells every caller of the batch that nothing was
                 // written.
                 tracing::error!(error = %e, writes = size, "a batch of writes failed to commit");
+                answers.clear();
+                false
             }
+        };
+        match (&writer.wal, number) {
+            (Some((_, stage)), Some(number)) => {
+                let finished = Finished {
+                    number,
+                    committed,
+                    answers,
+                };
+                if stage.finished.send(finished).is_err() {
+                    end_process(&"the WAL sync stage has stopped");
+                }
+            }
+            _ if committed => {
+                answers.into_iter().for_each(|answer| answer());
+                writer.commits.fetch_add(1, Ordering::Relaxed);
+                writer.changes.notify_one();
+            }
+            _ => {}
         }
-        if let Some(wal) = &writer.wal {
+        if let Some((wal, _)) = &writer.wal {
             checkpoint::bound_wal(&writer.db, wal).await;
         }
     }
@@ -265,30 +298,14 @@ impl Writer {
             // The batch failed as a whole: each alone now, so only the faulty ones fail.
             let txn = self.db.begin().await?;
             self.insert_each(&txn, inserts, answers).await?;
-            return self.commit(txn).await;
+            return txn.commit().await;
         }
         let txn = self.db.begin().await?;
         for job in jobs {
             answers.push(job(&txn).await);
         }
         self.insert_isolated(&txn, inserts, answers).await?;
-        self.commit(txn).await
-    }
-
-    async fn commit(&mut self, txn: DatabaseTransaction) -> Result<(), DbErr> {
-        self.count_commit();
         txn.commit().await
-    }
-
-    /// The test seam `FAIL_COMMIT_AFTER`: the commit it names ends the process as a failing
-    /// disk would.
-    fn count_commit(&mut self) {
-        if let Some(left) = self.commits_before_failure.as_mut() {
-            if *left == 0 {
-                end_process(&format!("a commit failed as {FAIL_COMMIT_AFTER} asked"));
-            }
-            *left -= 1;
-        }
     }
 
     /// Inserts a batch of new resources alone, all or nothing, in as few round trips as the
@@ -300,7 +317,6 @@ impl Writer {
         let backend = self.db.get_database_backend();
         let undo = Undo::Transaction;
         let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r), undo);
-        self.count_commit();
         let outcome = match backend {
             DatabaseBackend::Sqlite => {
                 let outcome = self
@@ -440,7 +456,7 @@ fn disk_failed(error: &DbErr) -> bool {
 
 /// Ends the process without answering anyone: a batch could not be made durable, and no
 /// write after it can be trusted to be either.
-fn end_process(cause: &dyn std::fmt::Display) -> ! {
+pub(super) fn end_process(cause: &dyn std::fmt::Display) -> ! {
     tracing::error!(
         "the database's disk failed ({cause}); stopping, unanswered writes are not committed"
     );

@@ -217,16 +217,17 @@ async fn postgres_two_processes_deliver_each_event_exactly_once() {
     );
 }
 
-/// The SQLite writer's commit fails as a failing disk would make it fail (the test-only
-/// `TMF635_TEST_FAIL_COMMIT_AFTER=3`: the fourth batch). The process ends with a non-zero
-/// status without answering the write of that batch with a 2xx; after a restart every usage
-/// that was acknowledged is there, and besides them at most the unacknowledged one.
+/// The sync of the SQLite writer's WAL fails as a failing disk would make it fail (the
+/// test-only `TMF635_TEST_FAIL_SYNC_AFTER=3`: the fourth sync, of the fourth batch). The
+/// process ends with a non-zero status without answering the write of that batch with a 2xx;
+/// after a restart every usage that was acknowledged is there, and besides them at most the
+/// unacknowledged one.
 #[tokio::test]
-async fn sqlite_a_failed_commit_ends_the_process_without_acknowledging_it() {
+async fn sqlite_a_failed_sync_ends_the_process_without_acknowledging_it() {
     let Some(database) = ScratchDatabase::create(Backend::Sqlite).await else {
         return;
     };
-    let env = [("TMF635_TEST_FAIL_COMMIT_AFTER", "3")];
+    let env = [("TMF635_TEST_FAIL_SYNC_AFTER", "3")];
     let mut first = ServerProcess::start_with(&database.url, false, &env).await;
     let url = format!("{}/usage", first.base);
     let mut acknowledged = Vec::new();
@@ -253,12 +254,12 @@ async fn sqlite_a_failed_commit_ends_the_process_without_acknowledging_it() {
     assert_eq!(
         acknowledged.len(),
         3,
-        "the creates before the failed commit are answered 201:\n{}",
+        "the creates before the failed sync are answered 201:\n{}",
         first.log()
     );
     assert!(
         unacknowledged.is_some(),
-        "the create of the failed commit got no 2xx"
+        "the create of the failed sync got no 2xx"
     );
     let status = first.wait_for_exit(Duration::from_secs(10)).await;
     assert_eq!(

@@ -65,7 +65,7 @@ impl ServerProcess {
             .env_remove("TMF635_CALLBACK_ALLOWED_HOSTS")
             .env_remove("TMF635_PUBLIC_URL")
             .env_remove("TMF635_DELIVERY_MAX_ATTEMPTS")
-            .env_remove("TMF635_TEST_FAIL_COMMIT_AFTER")
+            .env_remove("TMF635_TEST_FAIL_SYNC_AFTER")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)

@@ -40,13 +40,15 @@ async fn a_refused_create_fails_alone(backend: Backend) {
     .await;
     let failed = results.iter().filter(|r| r.is_err()).count();
     assert_eq!(failed, 1, "only the duplicate fails: {results:?}");
-    let stored = usage::Entity::find()
-        .count(store.db())
+    let stored = store
+        .pool()
+        .run(|db| usage::Entity::find().count(db))
         .await
         .expect("count");
     assert_eq!(stored, 20, "every other create is stored");
-    let events = event_outbox::Entity::find()
-        .count(store.db())
+    let events = store
+        .pool()
+        .run(|db| event_outbox::Entity::find().count(db))
         .await
         .expect("count");
     assert_eq!(

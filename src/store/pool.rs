@@ -1,0 +1,44 @@
+//! The store's pool of connections, reachable only through work that waits for durability.
+//!
+//! On SQLite the writer's commits are visible to other connections before they are synced
+//! (`wal_sync`). Whatever runs on the pool may have seen such a commit, so nothing it found,
+//! not even "not found", leaves [`Pool::run`] before every batch the writer had begun by then
+//! is synced. The connection itself is handed only to the work inside `run`; there is no
+//! other way to it.
+
+use super::wal_sync::Durability;
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::sync::Arc;
+
+pub struct Pool {
+    db: DatabaseConnection,
+    /// SQLite with a database file: how far the writer's batches are synced. None where a
+    /// commit is durable before it is visible (PostgreSQL, SQLite in memory).
+    durability: Option<Arc<Durability>>,
+}
+
+impl Pool {
+    pub(super) fn new(db: DatabaseConnection, durability: Option<Arc<Durability>>) -> Pool {
+        Pool { db, durability }
+    }
+
+    /// Runs `work` on the pool and hands back its outcome once everything `work` can have
+    /// read is durable. Waiting after the work, not before, covers commits made while it ran.
+    pub async fn run<'a, T, E, F, Fut>(&'a self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&'a DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let outcome = work(&self.db).await;
+        if let Some(durability) = &self.durability {
+            durability.settled().await;
+        }
+        outcome
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) -> Result<(), sea_orm::DbErr> {
+        self.db.clone().close().await
+    }
+}
