@@ -85,13 +85,20 @@ impl WalFile {
         })
     }
 
+    /// Syncs the descriptor opened at start. A path that now names another file means SQLite
+    /// may be writing elsewhere, so that is a failure; a path that names nothing (the
+    /// directory was removed under a running server) still leaves SQLite writing to the file
+    /// this descriptor holds, so syncing it is the truth about those writes.
     fn sync(&self) -> std::io::Result<()> {
-        let now = std::fs::metadata(&self.path)?;
-        if (now.dev(), now.ino()) != self.identity {
-            return Err(std::io::Error::other(format!(
-                "{} is no longer the file opened at start",
-                self.path.display()
-            )));
+        match std::fs::metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) != self.identity => {
+                return Err(std::io::Error::other(format!(
+                    "{} is no longer the file opened at start",
+                    self.path.display()
+                )));
+            }
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
         }
         self.file.sync_data()
     }
