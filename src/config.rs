@@ -72,8 +72,9 @@ pub struct Config {
     #[arg(long, env = "TMF635_MAX_REQUESTS_IN_FLIGHT", default_value_t = 1024)]
     pub max_requests_in_flight: usize,
 
-    /// Time limit of one SQL statement on PostgreSQL, in milliseconds (`statement_timeout`);
-    /// a statement cancelled by it answers 503. 0: no limit. Migrations run without it.
+    /// Time limit of one SQL statement, in milliseconds: every statement on PostgreSQL
+    /// (`statement_timeout`), list queries on SQLite; a statement stopped by it answers 503.
+    /// 0: no limit. Migrations run without it.
     #[arg(long, env = "TMF635_STATEMENT_TIMEOUT_MS", default_value_t = 20_000)]
     pub statement_timeout_ms: u64,
 

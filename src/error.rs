@@ -56,13 +56,15 @@ impl Error {
     }
 }
 
-/// Whether PostgreSQL cancelled the statement for running past `statement_timeout`
-/// (SQLSTATE 57014, query_canceled).
+/// Whether the statement was stopped at the statement time limit: cancelled by PostgreSQL's
+/// `statement_timeout` (SQLSTATE 57014, query_canceled) or interrupted by the SQLite deadline
+/// of `store::connection` (result code 9, SQLITE_INTERRUPT).
 fn statement_timed_out(e: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     match e {
         DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
-            matches!(e, sea_orm::sqlx::Error::Database(d) if d.code().as_deref() == Some("57014"))
+            matches!(e, sea_orm::sqlx::Error::Database(d)
+                if matches!(d.code().as_deref(), Some("57014") | Some("9")))
         }
         _ => false,
     }

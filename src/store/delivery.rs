@@ -360,7 +360,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<delivery::Model>, Error> {
         self.pool()
-            .run(|db| async move {
+            .search(|db| async move {
                 let mut select = delivery::Entity::find()
                     .filter(delivery::Column::SubscriptionId.eq(subscription_id));
                 if let Some(status) = status {

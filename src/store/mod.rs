@@ -3,6 +3,7 @@
 
 pub mod array_index;
 mod checkpoint;
+mod connection;
 pub mod delivery;
 mod hub;
 mod insert;
@@ -21,10 +22,9 @@ pub use tables::Table;
 pub use writer::BoxFuture;
 
 use crate::error::Error;
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use connection::{options, Role};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr,
+    ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +44,8 @@ pub struct Store {
 
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
-    /// On PostgreSQL a statement running past `statement_timeout` is cancelled.
+    /// A statement running past `statement_timeout` is cancelled on PostgreSQL, and on SQLite
+    /// when it is a list query (see `connection`).
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -82,12 +83,18 @@ impl Store {
             }
             _ => (db.clone(), None),
         };
+        // A database in memory exists only on the pool's connections, so its lists run there.
+        let search = if backend == DatabaseBackend::Sqlite && wal.is_some() {
+            connection::sqlite_with_deadlines(url, max_connections, statement_timeout).await?
+        } else {
+            db.clone()
+        };
         let (group_commit, durability) =
             GroupCommit::start(writer_db, wal, changes.clone(), commits)
                 .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
-            pool: Arc::new(Pool::new(db, durability)),
+            pool: Arc::new(Pool::new(db, search, durability)),
             changes,
             group_commit,
         })
@@ -171,70 +178,4 @@ async fn wal_file(db: &DatabaseConnection) -> Result<Option<std::path::PathBuf>,
     Ok(file
         .filter(|f| !f.is_empty())
         .map(|f| std::path::PathBuf::from(format!("{f}-wal"))))
-}
-
-/// A connection's lifetime that never runs out.
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// What a set of connections is for.
-#[derive(Clone, Copy, PartialEq)]
-enum Role {
-    Pool,
-    /// The SQLite writer's one connection: 32 MiB of page cache (SQLite's default is 2 MiB),
-    /// commits that leave the WAL unsynced (`wal_sync` syncs it before answering), and never
-    /// replaced, so SQLite keeps the WAL file `wal_sync` holds open (it removes the file when
-    /// its last connection closes).
-    SqliteWriter,
-}
-
-/// Pool settings; on SQLite, the pragmas every connection gets; on PostgreSQL, the session's
-/// `statement_timeout`.
-fn options(
-    url: &str,
-    max_connections: u32,
-    role: Role,
-    statement_timeout: Duration,
-) -> ConnectOptions {
-    let mut options = ConnectOptions::new(url);
-    if role == Role::SqliteWriter {
-        options.max_lifetime(FOREVER).idle_timeout(FOREVER);
-    }
-    // 0: no limit, as PostgreSQL reads it.
-    let timeout_ms = statement_timeout.as_millis().to_string();
-    options
-        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", timeout_ms.as_str())]))
-        .max_connections(max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        // A ping before each use on PostgreSQL, whose sessions can end under an idle
-        // connection (a server restart, `pg_terminate_backend`): the pool then opens a new
-        // one instead of failing a query. Not on SQLite, where a connection is a thread of
-        // this process and the ping one more hop to it per query.
-        .test_before_acquire(!url.starts_with("sqlite:"))
-        // WAL lets reads run beside the writer; the pool's commits (FULL) are synced before
-        // they are visible, the writer's before they are answered (`wal_sync`); writers
-        // queue on the lock instead of failing.
-        .map_sqlx_sqlite_opts(move |o| {
-            let o = match role {
-                Role::SqliteWriter => o
-                    .pragma("cache_size", format!("-{}", 32 * 1024))
-                    .synchronous(SqliteSynchronous::Normal),
-                Role::Pool => o.synchronous(SqliteSynchronous::Full),
-            };
-            o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(30))
-                .foreign_keys(true)
-                // Statement journals (multi-row INSERTs, savepoints) in memory, not in a
-                // temp file created and deleted per statement.
-                .pragma("temp_store", "memory")
-                // Checkpoints run beside the writer (see `checkpoint`). When the WAL starts
-                // over, SQLite cuts the file back to this size: the bound the writer keeps it
-                // to, so a 512 MiB file is not truncated in the writer's way each time.
-                .pragma("wal_autocheckpoint", "0")
-                .pragma("journal_size_limit", checkpoint::WAL_BOUND.to_string())
-                // REGEXP for the `.regex` filter operator.
-                .with_regexp()
-        });
-    options
 }

@@ -13,14 +13,25 @@ use std::sync::Arc;
 
 pub struct Pool {
     db: DatabaseConnection,
+    /// Where list queries run: on SQLite a pool whose statements stop at the time limit (see
+    /// `connection`); elsewhere `db`.
+    search: DatabaseConnection,
     /// SQLite with a database file: how far the writer's batches are synced. None where a
     /// commit is durable before it is visible (PostgreSQL, SQLite in memory).
     durability: Option<Arc<Durability>>,
 }
 
 impl Pool {
-    pub(super) fn new(db: DatabaseConnection, durability: Option<Arc<Durability>>) -> Pool {
-        Pool { db, durability }
+    pub(super) fn new(
+        db: DatabaseConnection,
+        search: DatabaseConnection,
+        durability: Option<Arc<Durability>>,
+    ) -> Pool {
+        Pool {
+            db,
+            search,
+            durability,
+        }
     }
 
     /// Runs `work` on the pool and hands back its outcome once everything `work` can have
@@ -30,7 +41,20 @@ impl Pool {
         F: FnOnce(&'a DatabaseConnection) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let outcome = work(&self.db).await;
+        self.settled(work(&self.db).await).await
+    }
+
+    /// As [`Pool::run`], for a query whose cost grows with the data (a list, a count): it
+    /// stops at the statement time limit on every backend.
+    pub async fn search<'a, T, E, F, Fut>(&'a self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&'a DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.settled(work(&self.search).await).await
+    }
+
+    async fn settled<T>(&self, outcome: T) -> T {
         if let Some(durability) = &self.durability {
             durability.settled().await;
         }
@@ -39,6 +63,7 @@ impl Pool {
 
     /// Closes the pool's connections.
     pub async fn close(&self) -> Result<(), sea_orm::DbErr> {
+        self.search.clone().close().await?;
         self.db.clone().close().await
     }
 }

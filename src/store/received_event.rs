@@ -47,7 +47,7 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<Value>, u64), Error> {
         self.pool()
-            .run(|db| async move {
+            .search(|db| async move {
                 let mut select = received_event::Entity::find();
                 if let Some(event_type) = event_type {
                     select = select.filter(received_event::Column::EventType.eq(event_type));

@@ -162,7 +162,7 @@ impl Store {
         href_prefix: &str,
     ) -> Result<Page, Error> {
         self.pool()
-            .run(|db| self.list_on::<T>(db, query, offset, limit, href_prefix))
+            .search(|db| self.list_on::<T>(db, query, offset, limit, href_prefix))
             .await
     }
 

@@ -1,0 +1,141 @@
+//! How the store connects: pool settings, the pragmas of every SQLite connection, and the
+//! time limit of a statement on each backend.
+//!
+//! PostgreSQL cancels a statement past `statement_timeout` itself. SQLite has no such
+//! setting, so list queries run on a pool of their own whose connections carry a progress
+//! handler: SQLite calls it every few thousand steps of a statement, and past the deadline set
+//! when the connection was taken from the pool it interrupts the statement (SQLITE_INTERRUPT,
+//! answered 503 like PostgreSQL's cancellation). Reads by id and writes are bounded by their
+//! inputs and keep the plain pool, which skips the round trip to the connection's thread that
+//! setting a deadline costs.
+
+use super::checkpoint;
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr, SqlxSqliteConnector};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// A connection's lifetime that never runs out.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Steps of a SQLite statement between two looks at its deadline: frequent enough to stop
+/// within a millisecond or so, rare enough to cost nothing measurable.
+const STEPS_BETWEEN_LOOKS: i32 = 1000;
+
+/// What a set of connections is for.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Role {
+    Pool,
+    /// The SQLite writer's one connection: 32 MiB of page cache (SQLite's default is 2 MiB),
+    /// commits that leave the WAL unsynced (`wal_sync` syncs it before answering), and never
+    /// replaced, so SQLite keeps the WAL file `wal_sync` holds open (it removes the file when
+    /// its last connection closes).
+    SqliteWriter,
+}
+
+/// Pool settings; on SQLite, the pragmas every connection gets; on PostgreSQL, the session's
+/// `statement_timeout`.
+pub(super) fn options(
+    url: &str,
+    max_connections: u32,
+    role: Role,
+    statement_timeout: Duration,
+) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
+    if role == Role::SqliteWriter {
+        options.max_lifetime(FOREVER).idle_timeout(FOREVER);
+    }
+    // 0: no limit, as PostgreSQL reads it.
+    let timeout_ms = statement_timeout.as_millis().to_string();
+    options
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", timeout_ms.as_str())]))
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .sqlx_logging(false)
+        // A ping before each use on PostgreSQL, whose sessions can end under an idle
+        // connection (a server restart, `pg_terminate_backend`): the pool then opens a new
+        // one instead of failing a query. Not on SQLite, where a connection is a thread of
+        // this process and the ping one more hop to it per query.
+        .test_before_acquire(!url.starts_with("sqlite:"))
+        .map_sqlx_sqlite_opts(move |o| sqlite(o, role));
+    options
+}
+
+/// The SQLite pool for list queries: the pool's settings, and a statement that runs past
+/// `statement_timeout` from the moment its connection was taken is interrupted. A zero
+/// timeout sets no deadline.
+pub(super) async fn sqlite_with_deadlines(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?
+        .disable_statement_logging();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .test_before_acquire(false)
+        .after_connect(move |connection, _| {
+            Box::pin(async move { set_deadline(connection, statement_timeout).await })
+        })
+        .before_acquire(move |connection, _| {
+            Box::pin(async move {
+                set_deadline(connection, statement_timeout).await?;
+                Ok(true)
+            })
+        })
+        .connect_with(sqlite(connect, Role::Pool))
+        .await
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Interrupts whatever `connection` runs once `limit` has passed from now.
+async fn set_deadline(
+    connection: &mut sea_orm::sqlx::SqliteConnection,
+    limit: Duration,
+) -> Result<(), sea_orm::sqlx::Error> {
+    if limit.is_zero() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + limit;
+    let mut handle = connection.lock_handle().await?;
+    // The handler answers whether the statement may go on.
+    handle.set_progress_handler(STEPS_BETWEEN_LOOKS, move || Instant::now() < deadline);
+    Ok(())
+}
+
+/// The pragmas of every SQLite connection of `role`.
+fn sqlite(o: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {
+    // WAL lets reads run beside the writer; the pool's commits (FULL) are synced before they
+    // are visible, the writer's before they are answered (`wal_sync`); writers queue on the
+    // lock instead of failing.
+    let o = match role {
+        Role::SqliteWriter => o
+            .pragma("cache_size", format!("-{}", 32 * 1024))
+            .synchronous(SqliteSynchronous::Normal),
+        Role::Pool => o.synchronous(SqliteSynchronous::Full),
+    };
+    o.journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true)
+        // Statement journals (multi-row INSERTs, savepoints) in memory, not in a temp file
+        // created and deleted per statement.
+        .pragma("temp_store", "memory")
+        // Checkpoints run beside the writer (see `checkpoint`). When the WAL starts over,
+        // SQLite cuts the file back to this size: the bound the writer keeps it to, so a
+        // 512 MiB file is not truncated in the writer's way each time.
+        .pragma("wal_autocheckpoint", "0")
+        .pragma("journal_size_limit", checkpoint::WAL_BOUND.to_string())
+        // REGEXP for the `.regex` filter operator.
+        .with_regexp()
+}
