@@ -115,6 +115,10 @@ pub struct Synced {
 /// tests.
 const FAIL_SYNC_AFTER: &str = "TMF635_TEST_FAIL_SYNC_AFTER";
 
+/// Test-only: milliseconds the stage waits before each WAL sync, as a slow disk would, so a
+/// test can see what waits for the sync. Read once, at start; never set it outside tests.
+const SYNC_DELAY_MS: &str = "TMF635_TEST_SYNC_DELAY_MS";
+
 /// Starts the stage's thread; it ends when the returned sender is dropped, after answering
 /// what it was sent.
 pub fn start(
@@ -125,6 +129,10 @@ pub fn start(
     let mut syncs_before_failure: Option<u64> = std::env::var(FAIL_SYNC_AFTER)
         .ok()
         .and_then(|n| n.trim().parse().ok());
+    let sync_delay = std::env::var(SYNC_DELAY_MS)
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .map(std::time::Duration::from_millis);
     let (sender, receiver) = mpsc::channel::<Finished>();
     std::thread::Builder::new()
         .name("tmf635-wal-sync".into())
@@ -135,6 +143,9 @@ pub fn start(
                 if batches.iter().any(|b| b.committed) {
                     if syncs_before_failure == Some(0) {
                         end_process(&format!("a WAL sync failed as {FAIL_SYNC_AFTER} asked"));
+                    }
+                    if let Some(delay) = sync_delay {
+                        std::thread::sleep(delay);
                     }
                     if let Err(e) = wal.sync() {
                         end_process(&format!("syncing the WAL failed: {e}"));

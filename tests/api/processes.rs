@@ -284,6 +284,43 @@ async fn sqlite_a_failed_sync_ends_the_process_without_acknowledging_it() {
     );
 }
 
+/// A read sees the SQLite writer's commit only once that commit is synced: with every WAL
+/// sync slowed to a second (the test-only `TMF635_TEST_SYNC_DELAY_MS`), lists polled while a
+/// create is in flight never show the new usage before its sync, though the commit is visible
+/// to their connections long before.
+#[tokio::test]
+async fn sqlite_a_read_waits_for_the_sync_of_what_it_sees() {
+    let Some(database) = ScratchDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let delay = Duration::from_millis(1000);
+    let env = [("TMF635_TEST_SYNC_DELAY_MS", "1000")];
+    let server = ServerProcess::start_with(&database.url, false, &env).await;
+    let sent = Instant::now();
+    let body = usage("VOICE", "received");
+    let create = server.create("/usage", &body);
+    let poll = async {
+        let mut seen_after = None;
+        while seen_after.is_none() && sent.elapsed() < delay * 5 {
+            let (status, listed) = server.get("/usage?fields=id").await;
+            assert_eq!(status, StatusCode::OK, "{listed}");
+            if listed.as_array().is_some_and(|items| !items.is_empty()) {
+                seen_after = Some(sent.elapsed());
+            }
+        }
+        seen_after
+    };
+    let (created, seen_after) = tokio::join!(create, poll);
+    let answered_after = sent.elapsed();
+    assert!(created["id"].is_string(), "{created}");
+    let seen_after = seen_after.expect("the usage is listed once synced");
+    assert!(
+        seen_after >= delay,
+        "listed {seen_after:?} after the create was sent, before its sync ({delay:?})"
+    );
+    assert!(answered_after >= delay, "answered before its sync");
+}
+
 /// Callback credentials (user, password, query) never reach the log, where failed deliveries
 /// are logged with their callback and the full error.
 async fn the_log_never_shows_callback_credentials(backend: Backend) {

@@ -66,6 +66,7 @@ impl ServerProcess {
             .env_remove("TMF635_PUBLIC_URL")
             .env_remove("TMF635_DELIVERY_MAX_ATTEMPTS")
             .env_remove("TMF635_TEST_FAIL_SYNC_AFTER")
+            .env_remove("TMF635_TEST_SYNC_DELAY_MS")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
