@@ -108,12 +108,18 @@ impl WalFile {
 pub struct Synced {
     pub changes: Arc<Notify>,
     pub commits: Arc<AtomicU64>,
+    /// Observes how long each sync takes.
+    pub seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Test-only: the number of WAL syncs the stage makes before it treats the next one as a
 /// failure of the disk (and so ends the process). Read once, at start; never set it outside
 /// tests.
 const FAIL_SYNC_AFTER: &str = "TMF635_TEST_FAIL_SYNC_AFTER";
+
+/// Test-only: milliseconds the stage waits before each WAL sync, as a slow disk would, so a
+/// test can see what waits for the sync. Read once, at start; never set it outside tests.
+const SYNC_DELAY_MS: &str = "TMF635_TEST_SYNC_DELAY_MS";
 
 /// Starts the stage's thread; it ends when the returned sender is dropped, after answering
 /// what it was sent.
@@ -125,6 +131,10 @@ pub fn start(
     let mut syncs_before_failure: Option<u64> = std::env::var(FAIL_SYNC_AFTER)
         .ok()
         .and_then(|n| n.trim().parse().ok());
+    let sync_delay = std::env::var(SYNC_DELAY_MS)
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .map(std::time::Duration::from_millis);
     let (sender, receiver) = mpsc::channel::<Finished>();
     std::thread::Builder::new()
         .name("tmf635-wal-sync".into())
@@ -136,9 +146,14 @@ pub fn start(
                     if syncs_before_failure == Some(0) {
                         end_process(&format!("a WAL sync failed as {FAIL_SYNC_AFTER} asked"));
                     }
+                    if let Some(delay) = sync_delay {
+                        std::thread::sleep(delay);
+                    }
+                    let started = std::time::Instant::now();
                     if let Err(e) = wal.sync() {
                         end_process(&format!("syncing the WAL failed: {e}"));
                     }
+                    synced.seconds.observe(started.elapsed().as_secs_f64());
                     syncs_before_failure = syncs_before_failure.map(|n| n - 1);
                 }
                 let last = batches.last().map_or(0, |b| b.number);
@@ -190,6 +205,7 @@ mod tests {
         let synced = Synced {
             changes: Arc::new(Notify::new()),
             commits: Arc::new(AtomicU64::new(0)),
+            seconds: crate::store::WriterMetrics::new().sync,
         };
         let commits = synced.commits.clone();
         let stage = start(
