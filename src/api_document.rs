@@ -40,23 +40,42 @@ pub fn deref(mut schema: &'static Value) -> &'static Value {
     }
 }
 
+/// The path items of the document matching a request path under the base path.
+fn matching_paths(path: &str) -> impl Iterator<Item = (&'static String, &'static Value)> {
+    let segments: Vec<String> = path
+        .trim_end_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    document()["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(move |(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+}
+
 /// The methods the document defines for a request path under the base path (`/usage/42` ->
 /// GET, PATCH, DELETE), for the `Allow` header of a 405.
 pub fn allowed_methods(path: &str) -> Vec<String> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let mut methods = Vec::new();
-    for (template, item) in document()["paths"].as_object().into_iter().flatten() {
-        let parts: Vec<&str> = template.split('/').collect();
-        let matches = parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(&segments)
-                .all(|(t, s)| t.starts_with('{') || t == s);
-        if matches {
-            for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
-                methods.push(method.to_ascii_uppercase());
-            }
-        }
-    }
-    methods
+    matching_paths(path)
+        .flat_map(|(_, item)| item.as_object().into_iter().flatten())
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .collect()
+}
+
+/// The operationId the document gives `method` on a request path under the base path
+/// (`GET /usage/42` -> `retrieveUsage`); None when it defines none.
+pub fn operation_id(method: &str, path: &str) -> Option<&'static str> {
+    let method = method.to_ascii_lowercase();
+    matching_paths(path)
+        // A literal segment wins over a template one (`/listener/event` over `/listener/{x}`).
+        .min_by_key(|(template, _)| template.matches('{').count())
+        .and_then(|(_, item)| item[method.as_str()]["operationId"].as_str())
 }

@@ -1,5 +1,6 @@
-//! Wiring: the generated API over the handlers, the docs (Swagger UI, spec), the TMF error
-//! mapping for everything, request logging, and the server's life (bind, serve, stop).
+//! Wiring: the generated API over the handlers, the docs (Swagger UI, spec), health and
+//! metrics, the TMF error mapping for everything, request logging, and the server's life
+//! (bind, serve, drain, stop).
 
 use crate::api_document;
 use crate::config::Config;
@@ -10,19 +11,23 @@ use crate::events::egress::EgressPolicy;
 use crate::events::worker::{Worker, WorkerSettings};
 use crate::generated::endpoints::{AllSchemas, UsageManagementApi};
 use crate::handlers::{Handlers, Settings, BASE_PATH};
+use crate::health::{self, Health, Running};
 use crate::limits::{within_limits, ReadDeadlineAcceptor, RequestLimits};
+use crate::metrics::{self, Metrics};
+use crate::observe::observe;
 use crate::store::retention::RetentionSettings;
 use crate::store::Store;
 use poem::endpoint::make_sync;
 use poem::http::{header, StatusCode};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server};
+use poem::{get, Endpoint, EndpointExt, IntoResponse, Route, Server};
 use poem_openapi::OpenApiService;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The OpenAPI service: title, version and description come from the document in `api/`.
@@ -43,6 +48,8 @@ pub fn routes(
     store: Store,
     callbacks: CallbackClient,
     config: &Config,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
 ) -> impl Endpoint<Output = poem::Response> {
     let api = openapi_service(Handlers::new(store, callbacks, Settings::from(config)));
     let ui = api.swagger_ui();
@@ -59,23 +66,13 @@ pub fn routes(
             "/",
             make_sync(|_| Redirect::see_other("/swagger-ui/").into_response()),
         )
+        .at("/health/live", get(health::live))
+        .at("/health/ready", get(health::ready).data(health))
+        .at("/metrics", get(metrics::serve).data(metrics.clone()))
         .around(move |endpoint, request| within_limits(endpoint, request, limits.clone()))
         .catch_all_error(into_tmf_response)
         .around(allow_header)
-        .around(|endpoint, request| async move {
-            let started = Instant::now();
-            let method = request.method().clone();
-            let uri = request.uri().clone();
-            let response = endpoint.get_response(request).await;
-            tracing::info!(
-                %method,
-                %uri,
-                status = response.status().as_u16(),
-                ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
-            Ok(response)
-        })
+        .around(move |endpoint, request| observe(endpoint, request, metrics.clone()))
 }
 
 /// Adds the `Allow` header a 405 must carry (RFC 9110), from the methods of the document.
@@ -104,6 +101,14 @@ pub struct App {
     store: Store,
     worker: Option<Worker>,
     retention: RetentionSettings,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    /// Set while the delivery worker runs (readiness reads it).
+    worker_running: Option<Arc<AtomicBool>>,
+    /// `/metrics` on an address of its own, when configured.
+    metrics_acceptor: Option<poem::listener::TcpAcceptor>,
+    drain_delay: Duration,
+    shutdown_grace: Duration,
 }
 
 /// Deliveries of one subscription sent per lease; a failure stops the batch, so in practice a
@@ -111,6 +116,7 @@ pub struct App {
 const DELIVERY_BATCH: u64 = 20;
 
 fn worker_settings(config: &Config) -> WorkerSettings {
+    let drain_grace = Duration::from_millis(config.ops.shutdown_grace_ms);
     let callback_timeout = Duration::from_millis(config.callback_timeout_ms);
     WorkerSettings {
         poll: Duration::from_millis(config.delivery_poll_ms.max(10)),
@@ -123,6 +129,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         lease: (callback_timeout * 2).max(Duration::from_secs(1)),
         concurrency: config.delivery_concurrency.max(1),
         batch: DELIVERY_BATCH,
+        drain_grace,
     }
 }
 
@@ -149,15 +156,36 @@ impl App {
                 .await?,
             limit: Duration::from_millis(config.request_read_timeout_ms.max(1)),
         };
-        let worker = config
-            .delivery_enabled
-            .then(|| Worker::new(store.clone(), callbacks.clone(), worker_settings(config)));
+        let metrics_acceptor = match &config.ops.metrics_listen {
+            Some(address) => Some(TcpListener::bind(address.clone()).into_acceptor().await?),
+            None => None,
+        };
+        let metrics = Metrics::new(store.clone());
+        let worker = config.delivery_enabled.then(|| {
+            Worker::new(store.clone(), callbacks.clone(), worker_settings(config))
+                .with_metrics(metrics.clone())
+        });
+        let worker_running = worker.as_ref().map(|_| Arc::new(AtomicBool::new(false)));
+        let health = Health::new(store.clone(), worker_running.clone());
+        let endpoint = routes(
+            store.clone(),
+            callbacks,
+            config,
+            health.clone(),
+            metrics.clone(),
+        );
         Ok(App {
             acceptor,
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
-            endpoint: routes(store.clone(), callbacks, config).boxed(),
+            endpoint: endpoint.boxed(),
             store,
             worker,
+            health,
+            metrics,
+            worker_running,
+            metrics_acceptor,
+            drain_delay: Duration::from_millis(config.ops.drain_delay_ms),
+            shutdown_grace: Duration::from_millis(config.ops.shutdown_grace_ms),
             retention: RetentionSettings::from_secs(
                 config.retain_delivered_secs,
                 config.retain_dead_secs,
@@ -180,34 +208,63 @@ impl App {
             .find_map(|a| a.as_socket_addr().copied())
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight and the delivery in
-    /// progress finish (undelivered events stay queued for the next start).
+    /// Serves until `shutdown` completes, then drains: readiness turns 503 at once, requests
+    /// go on being served for the drain delay, then the listener closes and requests and
+    /// deliveries in flight get the shutdown grace to finish (deliveries still sending are
+    /// handed back to the queue; undelivered events stay queued).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let metrics = self.metrics.clone();
         let retention = tokio::spawn(crate::store::retention::run(
             self.store.clone(),
             self.retention,
             stopped.clone(),
+            move |removed| metrics.retention_pass(removed),
         ));
-        let worker = self
-            .worker
-            .map(|w| tokio::spawn(w.run(self.store.changes(), stopped)));
+        let worker = self.worker.map(|w| {
+            let running = self.worker_running.clone();
+            let (changes, stopped) = (self.store.changes(), stopped.clone());
+            tokio::spawn(async move {
+                let _running = running.map(Running::new);
+                w.run(changes, stopped).await
+            })
+        });
+        let metrics_server = self.metrics_acceptor.map(|acceptor| {
+            let mut stopped = stopped.clone();
+            let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                metrics::routes(self.metrics.clone()),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+                Some(Duration::from_secs(1)),
+            );
+            tokio::spawn(server)
+        });
+        let (health, drain_delay) = (self.health.clone(), self.drain_delay);
         let result = Server::new_with_acceptor(self.acceptor)
             .idle_timeout(self.idle_timeout)
             .run_with_graceful_shutdown(
                 self.endpoint,
                 async move {
                     shutdown.await;
+                    health.start_draining();
+                    tracing::info!("draining: readiness answers 503");
+                    tokio::time::sleep(drain_delay).await;
                     let _ = stop.send(true);
                 },
-                Some(Duration::from_secs(10)),
+                Some(self.shutdown_grace),
             )
             .await;
+        // The worker takes the grace itself, then hands back what is still in flight.
+        let waited = self.shutdown_grace + Duration::from_secs(5);
         if let Some(worker) = worker {
-            let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
+            let _ = tokio::time::timeout(waited, worker).await;
         }
         // A pass in progress stops after its current batch.
-        let _ = tokio::time::timeout(Duration::from_secs(15), retention).await;
+        let _ = tokio::time::timeout(waited, retention).await;
+        if let Some(server) = metrics_server {
+            let _ = tokio::time::timeout(waited, server).await;
+        }
         result
     }
 }

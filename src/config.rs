@@ -174,6 +174,10 @@ pub struct Config {
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `tmf635=debug,sqlx=warn`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
+
+    /// Logs, metrics and draining.
+    #[command(flatten)]
+    pub ops: crate::ops::OpsConfig,
 }
 
 impl Config {

@@ -25,9 +25,7 @@ fn start_returning_freed_memory() {
 #[tokio::main]
 async fn main() {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
-        .init();
+    tmf635::ops::init_logging(&config.log, config.ops.log_format);
     start_returning_freed_memory();
     let app = match App::build(&config).await {
         Ok(app) => app,

@@ -3,7 +3,8 @@
 //! with exponential backoff and jitter until a delivery is given up as dead.
 
 use super::callback::CallbackClient;
-use crate::store::delivery::{Attempt, Leased};
+use crate::metrics::Metrics;
+use crate::store::delivery::{describe, Attempt, Leased};
 use crate::store::Store;
 use chrono::Utc;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub struct WorkerSettings {
     pub concurrency: u64,
     /// Deliveries of one subscription leased, sent and recorded together.
     pub batch: u64,
+    /// At shutdown, time deliveries in flight get to finish before they are handed back.
+    pub drain_grace: Duration,
 }
 
 /// The delay before retry `attempts` (1 = the first retry): exponential, capped, with jitter
@@ -51,6 +54,7 @@ pub struct Worker {
     settings: WorkerSettings,
     /// This instance, as lease owner.
     owner: String,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Worker {
@@ -60,7 +64,14 @@ impl Worker {
             client,
             settings,
             owner: uuid::Uuid::new_v4().to_string(),
+            metrics: None,
         }
+    }
+
+    /// Observes callback latencies and failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `shutdown` turns true; `wake` cuts the wait short after a local commit.
@@ -100,9 +111,20 @@ impl Worker {
                 _ = tokio::time::sleep(worker.settings.poll) => {}
             }
         }
-        // Let deliveries in progress record their outcome; the rest stays queued.
-        while let Some(finished) = in_flight.join_next().await {
-            log_failure(finished);
+        // Deliveries in progress get the grace period to record their outcome; those still
+        // sending then are stopped and handed back, so that another instance or the next
+        // start sends them at once instead of after their lease.
+        let finishing = async {
+            while let Some(finished) = in_flight.join_next().await {
+                log_failure(finished);
+            }
+        };
+        let _ = tokio::time::timeout(worker.settings.drain_grace, finishing).await;
+        in_flight.shutdown().await;
+        match worker.store.release_all_leases(&worker.owner).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "deliveries in flight handed back"),
+            Err(e) => tracing::warn!(error = %e, "handing back deliveries in flight failed"),
         }
     }
 
@@ -182,6 +204,7 @@ impl Worker {
                     + chrono::Duration::from_std(backoff(&self.settings, attempts))
                         .unwrap_or(chrono::Duration::seconds(1))
             });
+            self.observe(&lease.delivery, &attempt);
             if !attempt.succeeded() {
                 tracing::info!(
                     delivery = %lease.delivery.id,
@@ -198,6 +221,22 @@ impl Worker {
         }
         self.store.record_attempts(&self.owner, &outcomes).await?;
         self.store.release_leases(&self.owner, &unsent).await
+    }
+}
+
+impl Worker {
+    /// Counts an attempt: its latency from the delivery's creation when it succeeded, else
+    /// the kind of its failure.
+    fn observe(&self, delivery: &entity::delivery::Model, attempt: &Attempt) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        if attempt.succeeded() {
+            let since = (Utc::now() - delivery.created_at).to_std();
+            metrics.callback_delivered(since.unwrap_or_default());
+        } else {
+            metrics.callback_failed(describe(attempt).as_deref().unwrap_or("unknown"));
+        }
     }
 }
 

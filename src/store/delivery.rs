@@ -291,6 +291,21 @@ impl Store {
             .await
     }
 
+    /// Gives back every delivery `owner` still holds, as a stopping instance does: they stay
+    /// pending, and another instance or the next start sends them at once.
+    pub async fn release_all_leases(&self, owner: &str) -> Result<u64, Error> {
+        self.pool()
+            .run(|db| async move {
+                let released = without_lease(delivery::Entity::update_many())
+                    .filter(delivery::Column::LeaseOwner.eq(owner))
+                    .filter(delivery::Column::Status.eq(PENDING))
+                    .exec(db)
+                    .await?;
+                Ok(released.rows_affected)
+            })
+            .await
+    }
+
     /// Records the attempts of a batch in one transaction and moves each delivery on:
     /// delivered, retried at its `retry_at`, or dead when that is None. Only the lease
     /// holder's records count.
@@ -411,7 +426,7 @@ fn without_lease(
         )
 }
 
-fn describe(attempt: &Attempt) -> Option<String> {
+pub(crate) fn describe(attempt: &Attempt) -> Option<String> {
     match (&attempt.error, attempt.http_status) {
         (Some(error), _) => Some(error.clone()),
         (None, Some(status)) if !(200..300).contains(&status) => Some(format!("HTTP {status}")),

@@ -9,6 +9,7 @@ mod hub;
 mod insert;
 mod outbox;
 mod pool;
+mod probe;
 mod received_event;
 pub mod resource;
 pub mod retention;
@@ -17,6 +18,7 @@ mod wal_sync;
 mod writer;
 
 pub use pool::Pool;
+pub use probe::{QueueCounts, WriterMetrics};
 pub use resource::StoredResource;
 pub use tables::Table;
 pub use writer::BoxFuture;
@@ -40,6 +42,8 @@ pub struct Store {
     /// The writer tasks with group commit: every write on SQLite, creates on PostgreSQL.
     group_commit: GroupCommit,
     backend: DatabaseBackend,
+    /// The writer's histograms, registered by the server's metrics.
+    writer_metrics: WriterMetrics,
 }
 
 impl Store {
@@ -89,14 +93,21 @@ impl Store {
         } else {
             db.clone()
         };
-        let (group_commit, durability) =
-            GroupCommit::start(writer_db, wal, changes.clone(), commits)
-                .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
+        let writer_metrics = WriterMetrics::new();
+        let (group_commit, durability) = GroupCommit::start(
+            writer_db,
+            wal,
+            changes.clone(),
+            commits,
+            writer_metrics.clone(),
+        )
+        .map_err(|e| DbErr::Custom(format!("cannot start the writer: {e}")))?;
         Ok(Store {
             backend,
             pool: Arc::new(Pool::new(db, search, durability)),
             changes,
             group_commit,
+            writer_metrics,
         })
     }
 

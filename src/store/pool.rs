@@ -61,6 +61,11 @@ impl Pool {
         outcome
     }
 
+    /// Connections of the pool: open, and idle among them.
+    pub(super) fn connections(&self) -> (u32, usize) {
+        super::probe::connections(&self.db)
+    }
+
     /// Closes the pool's connections.
     pub async fn close(&self) -> Result<(), sea_orm::DbErr> {
         self.search.clone().close().await?;

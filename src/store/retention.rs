@@ -80,8 +80,13 @@ fn cutoff(now: DateTime<Utc>, age: Option<Duration>) -> Option<DateTime<Utc>> {
 }
 
 /// Runs a pass every `settings.interval` until `shutdown` turns true; a pass in progress
-/// stops between two batches.
-pub async fn run(store: Store, settings: RetentionSettings, mut shutdown: watch::Receiver<bool>) {
+/// stops between two batches. `removed` is told what each pass removed.
+pub async fn run(
+    store: Store,
+    settings: RetentionSettings,
+    mut shutdown: watch::Receiver<bool>,
+    removed: impl Fn(&Removed) + Send,
+) {
     let interval = settings.interval.max(Duration::from_millis(10));
     loop {
         tokio::select! {
@@ -92,7 +97,10 @@ pub async fn run(store: Store, settings: RetentionSettings, mut shutdown: watch:
             break;
         }
         match store.retention_pass(&settings, &shutdown).await {
-            Ok(removed) => tracing::debug!(?removed, "retention pass"),
+            Ok(pass) => {
+                tracing::debug!(removed = ?pass, "retention pass");
+                removed(&pass);
+            }
             Err(e) => tracing::warn!(error = %e, "retention pass failed; trying again next time"),
         }
     }

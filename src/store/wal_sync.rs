@@ -108,6 +108,8 @@ impl WalFile {
 pub struct Synced {
     pub changes: Arc<Notify>,
     pub commits: Arc<AtomicU64>,
+    /// Observes how long each sync takes.
+    pub seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 /// Test-only: the number of WAL syncs the stage makes before it treats the next one as a
@@ -147,9 +149,11 @@ pub fn start(
                     if let Some(delay) = sync_delay {
                         std::thread::sleep(delay);
                     }
+                    let started = std::time::Instant::now();
                     if let Err(e) = wal.sync() {
                         end_process(&format!("syncing the WAL failed: {e}"));
                     }
+                    synced.seconds.observe(started.elapsed().as_secs_f64());
                     syncs_before_failure = syncs_before_failure.map(|n| n - 1);
                 }
                 let last = batches.last().map_or(0, |b| b.number);
@@ -201,6 +205,7 @@ mod tests {
         let synced = Synced {
             changes: Arc::new(Notify::new()),
             commits: Arc::new(AtomicU64::new(0)),
+            seconds: crate::store::WriterMetrics::new().sync,
         };
         let commits = synced.commits.clone();
         let stage = start(

@@ -26,7 +26,7 @@
 
 use super::insert::{insert_statements, one_call, Undo};
 use super::wal_sync::{self, Durability, Finished, WalFile};
-use super::{checkpoint, StoredResource};
+use super::{checkpoint, StoredResource, WriterMetrics};
 use crate::error::Error;
 use crate::events::Event;
 use crate::resource_kind::ResourceKind;
@@ -102,6 +102,7 @@ struct Writer {
     /// SQLite with a database file: its WAL file, kept within bounds by
     /// `checkpoint::bound_wal`, and the stage that syncs it and answers the batches.
     wal: Option<(PathBuf, SyncStage)>,
+    metrics: WriterMetrics,
 }
 
 /// The writer's end of `wal_sync`.
@@ -121,6 +122,7 @@ impl GroupCommit {
         wal: Option<PathBuf>,
         changes: Arc<Notify>,
         commits: Arc<AtomicU64>,
+        metrics: WriterMetrics,
     ) -> std::io::Result<(GroupCommit, Option<Arc<Durability>>)> {
         let backend = db.get_database_backend();
         let (queue, writes) = mpsc::channel(4 * MAX_BATCH);
@@ -133,6 +135,7 @@ impl GroupCommit {
                     changes: changes.clone(),
                     commits: commits.clone(),
                     wal: None,
+                    metrics: metrics.clone(),
                 };
                 tokio::spawn(run(writer, writes.clone()));
             }
@@ -144,6 +147,7 @@ impl GroupCommit {
                 let synced = wal_sync::Synced {
                     changes: changes.clone(),
                     commits: commits.clone(),
+                    seconds: metrics.sync.clone(),
                 };
                 let finished = wal_sync::start(WalFile::open(&path)?, durability.clone(), synced)?;
                 let stage = SyncStage {
@@ -160,6 +164,7 @@ impl GroupCommit {
             changes,
             commits,
             wal,
+            metrics,
         };
         // On SQLite the writer gets a thread of its own: its batch is a chain of round trips
         // to SQLite's connection thread, and as one task among all the request tasks it would
@@ -240,6 +245,11 @@ async fn run(mut writer: Writer, writes: Writes) {
         let number = writer.wal.as_ref().map(|(_, s)| s.durability.begin());
         let committed = match writer.commit_batch(jobs, inserts, &mut answers).await {
             Ok(()) => {
+                writer.metrics.batch_size.observe(size as f64);
+                writer
+                    .metrics
+                    .commit
+                    .observe(started.elapsed().as_secs_f64());
                 tracing::debug!(
                     writes = size,
                     ms = started.elapsed().as_secs_f64() * 1e3,

@@ -130,6 +130,20 @@ impl TestApp {
         }
     }
 
+    /// PostgreSQL: refuses (or allows again) new connections to the server's database and
+    /// ends the open ones, as a database going away would; nothing on SQLite.
+    pub async fn refuse_database_connections(&self, refuse: bool) {
+        if let Database::Postgres { admin_url, name } = &self.database.database {
+            let sql = format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {}", !refuse);
+            postgres_admin(admin_url, &sql)
+                .await
+                .expect("the database's connections are changed");
+        }
+        if refuse {
+            self.end_database_sessions().await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))

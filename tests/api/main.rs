@@ -10,6 +10,7 @@
 mod abuse;
 mod array_index;
 mod delivery_failover;
+mod drain;
 mod egress;
 mod errors;
 mod event_pending_migration;
@@ -21,6 +22,7 @@ mod indexed_lengths;
 mod input_fidelity;
 mod listener;
 mod listener_server;
+mod operability;
 mod processes;
 mod query;
 mod regex_and_patch_test;

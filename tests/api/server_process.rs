@@ -122,6 +122,20 @@ impl ServerProcess {
         }
     }
 
+    /// `http://127.0.0.1:PORT`, outside the API base path.
+    pub fn root(&self) -> String {
+        self.base.trim_end_matches(BASE_PATH).to_string()
+    }
+
+    /// SIGTERM: the process drains and stops by itself.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM was sent");
+    }
+
     /// SIGKILL (no shutdown of any kind), and reap it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
