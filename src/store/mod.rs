@@ -4,8 +4,11 @@
 pub mod array_index;
 mod checkpoint;
 pub mod delivery;
+mod export;
 mod hub;
+pub mod import;
 mod insert;
+pub mod jobs;
 mod outbox;
 mod pool;
 mod received_event;
