@@ -2,6 +2,7 @@
 //! mapping for everything, request logging, and the server's life (bind, serve, stop).
 
 use crate::api_document;
+use crate::bulk::import::Imports;
 use crate::config::Config;
 use crate::docs;
 use crate::error::into_tmf_response;
@@ -41,10 +42,12 @@ fn openapi_service(handlers: Handlers) -> OpenApiService<(UsageManagementApi, Al
 /// The whole HTTP application on a connected store.
 pub fn routes(
     store: Store,
+    imports: Imports,
     callbacks: CallbackClient,
     config: &Config,
 ) -> impl Endpoint<Output = poem::Response> {
-    let api = openapi_service(Handlers::new(store, callbacks, Settings::from(config)));
+    let handlers = Handlers::new(store, imports, callbacks, Settings::from(config));
+    let api = openapi_service(handlers);
     let ui = api.swagger_ui();
     let spec = docs::complete_spec(&api.spec());
     let spec_json = docs::json_endpoint(&spec);
@@ -104,6 +107,7 @@ pub struct App {
     store: Store,
     worker: Option<Worker>,
     retention: RetentionSettings,
+    imports: Imports,
 }
 
 /// Deliveries of one subscription sent per lease; a failure stops the batch, so in practice a
@@ -149,13 +153,14 @@ impl App {
                 .await?,
             limit: Duration::from_millis(config.request_read_timeout_ms.max(1)),
         };
+        let imports = Imports::new(store.clone(), config);
         let worker = config
             .delivery_enabled
             .then(|| Worker::new(store.clone(), callbacks.clone(), worker_settings(config)));
         Ok(App {
             acceptor,
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
-            endpoint: routes(store.clone(), callbacks, config).boxed(),
+            endpoint: routes(store.clone(), imports.clone(), callbacks, config).boxed(),
             store,
             worker,
             retention: RetentionSettings::from_secs(
@@ -164,6 +169,7 @@ impl App {
                 config.retain_received_events_secs,
                 Duration::from_millis(config.retention_interval_ms),
             ),
+            imports,
         })
     }
 
@@ -189,6 +195,9 @@ impl App {
             self.retention,
             stopped.clone(),
         ));
+        // Imports in progress are not waited for: each batch is stored whole or not at all,
+        // and the job is resumed after its last one (see `bulk::import`).
+        tokio::spawn(self.imports.sweep(stopped.clone()));
         let worker = self
             .worker
             .map(|w| tokio::spawn(w.run(self.store.changes(), stopped)));
