@@ -19,7 +19,16 @@ pub struct RowError {
 
 impl RowError {
     pub fn new(message: impl Into<String>) -> RowError {
-        let message = message.into();
+        let mut message: String = message.into();
+        // The model's own wording (`failed to parse "Usage_Create": ...`): a row has only one
+        // model, so what follows says it all.
+        if let Some(rest) = message
+            .strip_prefix("failed to parse \"")
+            .and_then(|m| m.split_once("\": "))
+            .map(|(_, rest)| rest.to_string())
+        {
+            message = rest;
+        }
         RowError {
             attribute: attribute_named(&message),
             message,
@@ -63,12 +72,14 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
     let id = match body.remove("id") {
         None => crate::resource_kind::new_id(),
         Some(Value::String(id)) if valid_id(&id) => id,
-        Some(_) => return Err(RowError::at(
-            "id",
-            format!(
+        Some(_) => {
+            return Err(RowError::at(
+                "id",
+                format!(
                 "id must be a string of 1 to {MAX_ID_LENGTH} letters, digits and -._~: characters"
             ),
-        )),
+            ))
+        }
     };
     let checked = Document::<UsageCreate>::parse(Value::Object(body))
         .map_err(|e| RowError::new(e.into_message()))?;
