@@ -122,7 +122,8 @@ fn ndjson(mut input: impl BufRead, sink: &mut Sink) -> Result<(), Stop> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        sink.row(number, row::parse_json(&line, limit))?;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        sink.row(number, row::parse_json(text, limit))?;
     }
 }
 
