@@ -3,6 +3,7 @@
 //! (bind, serve, drain, stop).
 
 use crate::api_document;
+use crate::bulk::import::Imports;
 use crate::config::Config;
 use crate::docs;
 use crate::error::into_tmf_response;
@@ -46,12 +47,14 @@ fn openapi_service(handlers: Handlers) -> OpenApiService<(UsageManagementApi, Al
 /// The whole HTTP application on a connected store.
 pub fn routes(
     store: Store,
+    imports: Imports,
     callbacks: CallbackClient,
     config: &Config,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 ) -> impl Endpoint<Output = poem::Response> {
-    let api = openapi_service(Handlers::new(store, callbacks, Settings::from(config)));
+    let handlers = Handlers::new(store, imports, callbacks, Settings::from(config));
+    let api = openapi_service(handlers);
     let ui = api.swagger_ui();
     let spec = docs::complete_spec(&api.spec());
     let spec_json = docs::json_endpoint(&spec);
@@ -109,6 +112,7 @@ pub struct App {
     metrics_acceptor: Option<poem::listener::TcpAcceptor>,
     drain_delay: Duration,
     shutdown_grace: Duration,
+    imports: Imports,
 }
 
 /// Deliveries of one subscription sent per lease; a failure stops the batch, so in practice a
@@ -161,6 +165,7 @@ impl App {
             None => None,
         };
         let metrics = Metrics::new(store.clone());
+        let imports = Imports::new(store.clone(), config);
         let worker = config.delivery_enabled.then(|| {
             Worker::new(store.clone(), callbacks.clone(), worker_settings(config))
                 .with_metrics(metrics.clone())
@@ -169,6 +174,7 @@ impl App {
         let health = Health::new(store.clone(), worker_running.clone());
         let endpoint = routes(
             store.clone(),
+            imports.clone(),
             callbacks,
             config,
             health.clone(),
@@ -192,6 +198,7 @@ impl App {
                 config.retain_received_events_secs,
                 Duration::from_millis(config.retention_interval_ms),
             ),
+            imports,
         })
     }
 
@@ -221,6 +228,9 @@ impl App {
             stopped.clone(),
             move |removed| metrics.retention_pass(removed),
         ));
+        // Imports in progress are not waited for: each batch is stored whole or not at all,
+        // and the job is resumed after its last one (see `bulk::import`).
+        tokio::spawn(self.imports.sweep(stopped.clone()));
         let worker = self.worker.map(|w| {
             let running = self.worker_running.clone();
             let (changes, stopped) = (self.store.changes(), stopped.clone());

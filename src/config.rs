@@ -171,6 +171,30 @@ pub struct Config {
     #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// Largest import body (`POST /importJob`), in bytes; a larger one is answered 413. The
+    /// body is written to a file in the spool directory as it arrives, never held in memory.
+    #[arg(long, env = "TMF635_MAX_IMPORT_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_import_bytes: u64,
+
+    /// Directory the bodies of imports are written to until they are imported. Default: the
+    /// system's temporary directory.
+    #[arg(long, env = "TMF635_IMPORT_SPOOL_DIR")]
+    pub import_spool_dir: Option<std::path::PathBuf>,
+
+    /// Rows an import stores per transaction (with their events and the job's counts).
+    #[arg(long, env = "TMF635_IMPORT_BATCH_ROWS", default_value_t = 1000)]
+    pub import_batch_rows: usize,
+
+    /// Imports running or waiting in one instance; one more is answered 503.
+    #[arg(long, env = "TMF635_MAX_IMPORT_JOBS", default_value_t = 2)]
+    pub max_import_jobs: usize,
+
+    /// An import whose runner has written nothing for this long, in milliseconds, is taken
+    /// over by the instance holding its spooled body (resumed after its last stored batch), or
+    /// failed with its counts.
+    #[arg(long, env = "TMF635_IMPORT_STALE_MS", default_value_t = 60_000)]
+    pub import_stale_ms: u64,
+
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `tmf635=debug,sqlx=warn`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -178,6 +202,10 @@ pub struct Config {
     /// Logs, metrics and draining.
     #[command(flatten)]
     pub ops: crate::ops::OpsConfig,
+
+    /// A client command instead of the server (`tmf635 import`, `tmf635 export`).
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
 }
 
 impl Config {

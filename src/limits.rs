@@ -20,6 +20,8 @@ use tokio::sync::Semaphore;
 #[derive(Clone)]
 pub struct RequestLimits {
     pub max_body_bytes: usize,
+    /// The body of an import, which is streamed to disk rather than read here.
+    pub max_import_bytes: usize,
     pub timeout: Duration,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
@@ -30,6 +32,7 @@ impl RequestLimits {
         let max_in_flight = config.max_requests_in_flight.max(1);
         RequestLimits {
             max_body_bytes: config.max_body_bytes,
+            max_import_bytes: usize::try_from(config.max_import_bytes).unwrap_or(usize::MAX),
             timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
@@ -53,7 +56,11 @@ pub async fn within_limits<E: Endpoint>(
         )));
     };
     let work = async {
-        let request = read_body(request, limits.max_body_bytes).await?;
+        let request = if is_import(&request) {
+            read_body(request, limits.max_import_bytes, Reading::LeftToHandler).await?
+        } else {
+            read_body(request, limits.max_body_bytes, Reading::Whole).await?
+        };
         // `call`, not `get_response`: errors must reach the TMF error mapping as errors.
         endpoint
             .call(request)
@@ -77,11 +84,33 @@ fn unavailable(message: &str) -> poem::Response {
     response
 }
 
+/// An import's body is the one body not read here: it may be far larger than any other, and
+/// its handler streams it to disk, counting its bytes against its own bound.
+fn is_import(request: &poem::Request) -> bool {
+    request.method() == poem::http::Method::POST
+        && request
+            .uri()
+            .path()
+            .strip_prefix(crate::handlers::BASE_PATH)
+            .is_some_and(|p| p == "/importJob")
+}
+
+#[derive(PartialEq)]
+enum Reading {
+    Whole,
+    /// Only a declared length is checked; the handler reads the body within `limit`.
+    LeftToHandler,
+}
+
 /// Reads the body, refusing it with 413 past `limit` bytes before anything parses it. What
 /// counts is the bytes read, whatever the framing (Content-Length, chunked, HTTP/2 frames,
 /// which may carry no length at all): a declared length over the limit is refused before
 /// reading; any other body is read here, up to the limit, and handed on whole.
-async fn read_body(mut request: poem::Request, limit: usize) -> poem::Result<poem::Request> {
+async fn read_body(
+    mut request: poem::Request,
+    limit: usize,
+    reading: Reading,
+) -> poem::Result<poem::Request> {
     let too_large = || {
         poem::Error::from_string(
             format!("the request body is larger than {limit} bytes"),
@@ -104,7 +133,7 @@ async fn read_body(mut request: poem::Request, limit: usize) -> poem::Result<poe
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    if declared != Some(0) {
+    if declared != Some(0) && reading == Reading::Whole {
         let body = request
             .take_body()
             .into_bytes_limit(limit)

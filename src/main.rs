@@ -1,4 +1,5 @@
-//! `tmf635`: reads the configuration, starts logging, serves until SIGTERM or Ctrl-C.
+//! `tmf635`: reads the configuration, starts logging, serves until SIGTERM or Ctrl-C; or, with
+//! a command (`import`, `export`), runs it as a client of a server (`tmf635::cli`).
 
 #![forbid(unsafe_code)]
 
@@ -23,8 +24,11 @@ fn start_returning_freed_memory() {
 }
 
 #[tokio::main]
-async fn main() {
-    let config = Config::parse();
+async fn main() -> std::process::ExitCode {
+    let mut config = Config::parse();
+    if let Some(command) = config.command.take() {
+        return tmf635::cli::run(command).await;
+    }
     tmf635::ops::init_logging(&config.log, config.ops.log_format);
     start_returning_freed_memory();
     let app = match App::build(&config).await {
@@ -41,4 +45,5 @@ async fn main() {
         tracing::error!("server failed: {e}");
         std::process::exit(1);
     }
+    std::process::ExitCode::SUCCESS
 }

@@ -79,9 +79,11 @@ fn variant_name(status: &str) -> Result<&'static str, String> {
         "405" => "MethodNotAllowed",
         "409" => "Conflict",
         "412" => "PreconditionFailed",
+        "413" => "PayloadTooLarge",
         "415" => "UnsupportedMediaType",
         "422" => "UnprocessableEntity",
         "500" => "InternalServerError",
+        "503" => "ServiceUnavailable",
         other => return Err(format!("unsupported response status {other}")),
     })
 }
@@ -109,6 +111,20 @@ fn payload_type(schema: &Value, response: bool) -> Result<String, String> {
             None => format!("{payload}<{}>", wrap(&ty)),
         },
     )
+}
+
+/// Rows in bulk: a request body or response offered as NDJSON (one document per line) and
+/// CSV, the document's schema given by the NDJSON media. A request body becomes
+/// `crate::bulk::Upload<T>` (its body streamed to the handler), a response
+/// `crate::bulk::Rows<T>` (a streamed body); both declare their media types themselves.
+const NDJSON: &str = "application/x-ndjson";
+
+fn bulk_type(content_holder: &Value, wrapper: &str) -> Result<Option<String>, String> {
+    let Some(media) = content_holder.get("content").and_then(|c| c.get(NDJSON)) else {
+        return Ok(None);
+    };
+    let ty = field_type(&media["schema"])?;
+    Ok(Some(format!("crate::bulk::{wrapper}<models::{ty}>")))
 }
 
 fn json_schema(content_holder: &Value) -> Result<Option<&Value>, String> {
@@ -164,7 +180,9 @@ fn response_enum(id: &str, op: &Value) -> Result<String, String> {
         out.push_str(&doc_comment("        ", response["description"].as_str()));
         out.push_str(&format!("        #[oai(status = {status})]\n"));
         let mut fields = Vec::new();
-        if let Some(schema) = json_schema(response)? {
+        if let Some(rows) = bulk_type(response, "Rows")? {
+            fields.push(rows);
+        } else if let Some(schema) = json_schema(response)? {
             fields.push(payload_type(schema, true)?);
         }
         for (header, h) in response["headers"].as_object().into_iter().flatten() {
@@ -245,7 +263,11 @@ fn operation(path: &str, method: &str, id: &str, op: &Value) -> Result<String, S
         args.push(format!("{ident}.0"));
     }
     if let Some(body) = op.get("requestBody") {
-        match patch_request(body)? {
+        let special = match bulk_type(body, "Upload")? {
+            Some(upload) => Some(upload),
+            None => patch_request(body)?,
+        };
+        match special {
             Some(ty) => {
                 params.push(format!("body: {ty}"));
                 args.push("body".into());

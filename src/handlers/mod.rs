@@ -2,6 +2,7 @@
 //! and build the response. No SQL here; the routing and the request/response types are
 //! generated (`crate::generated::endpoints`).
 
+mod bulk;
 mod hub;
 mod listener;
 mod operations;
@@ -9,6 +10,9 @@ mod representation;
 mod usage;
 mod usage_specification;
 
+pub use operations::new_document;
+
+use crate::bulk::import::Imports;
 use crate::config::Config;
 use crate::events::callback::CallbackClient;
 use crate::store::Store;
@@ -52,14 +56,21 @@ impl From<&Config> for Settings {
 /// per operationId; the methods live in the file of their resource.
 pub struct Handlers {
     store: Store,
+    imports: Imports,
     callbacks: CallbackClient,
     settings: Arc<Settings>,
 }
 
 impl Handlers {
-    pub fn new(store: Store, callbacks: CallbackClient, settings: Settings) -> Self {
+    pub fn new(
+        store: Store,
+        imports: Imports,
+        callbacks: CallbackClient,
+        settings: Settings,
+    ) -> Self {
         Handlers {
             store,
+            imports,
             callbacks,
             settings: Arc::new(settings),
         }

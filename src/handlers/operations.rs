@@ -19,6 +19,20 @@ use serde_json::{Map, Value};
 /// Attributes the server owns: a body may not set them.
 const SERVER_OWNED: &[&str] = &["id", "href"];
 
+/// A new resource's document: its id and href, then the attributes of the checked body (an
+/// import builds its rows with it too).
+pub fn new_document<C>(id: String, href: String, body: Document<C>) -> Map<String, Value> {
+    let mut document = Map::new();
+    document.insert("id".into(), Value::String(id));
+    document.insert("href".into(), Value::String(href));
+    for (key, value) in body.into_json() {
+        if !SERVER_OWNED.contains(&key.as_str()) {
+            document.insert(key, value);
+        }
+    }
+    document
+}
+
 pub struct ListPage<M> {
     pub items: Vec<Document<M>>,
     pub total: Integer,
@@ -55,7 +69,7 @@ impl Handlers {
     }
 
     /// The body of a read: the database's text as it is, or parsed and cut down to `fields`.
-    fn rendered_body<M>(row: Rendered, fields: Option<&FieldSelection>) -> Document<M> {
+    pub(super) fn rendered_body<M>(row: Rendered, fields: Option<&FieldSelection>) -> Document<M> {
         match fields {
             None => Document::rendered(row.json),
             Some(selection) => {
@@ -128,17 +142,8 @@ impl Handlers {
         M: ParseFromJSON,
     {
         let id = crate::resource_kind::new_id();
-        let mut document = Map::new();
-        document.insert("id".into(), Value::String(id.clone()));
-        document.insert(
-            "href".into(),
-            Value::String(href(&self.settings, request, T::KIND, &id)),
-        );
-        for (key, value) in body.into_json() {
-            if !SERVER_OWNED.contains(&key.as_str()) {
-                document.insert(key, value);
-            }
-        }
+        let href = href(&self.settings, request, T::KIND, &id);
+        let mut document = new_document(id, href, body);
         // No second check against `M`: the body was checked against its `_Create` schema,
         // which is `M` without id and href (same attributes, same types), and what the server
         // adds (id, href, `complete`) is valid by construction.

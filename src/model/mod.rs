@@ -1,6 +1,6 @@
 //! Hand-written building blocks the generated API code (`crate::generated`) is made of.
 
-mod compiled_schema;
+pub(crate) mod compiled_schema;
 pub mod document;
 pub mod patch;
 pub mod scalar;

@@ -75,6 +75,33 @@ pub struct Page {
     pub total: u64,
 }
 
+/// A new resource (its document holds its `id`) with its creation event, checked for what
+/// only the store knows (indexed lengths): what a create inserts, and an import too.
+pub(super) fn new_resource<T: Table>(document: Map<String, Value>) -> Result<NewResource, Error> {
+    let id = document
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Internal("a new resource has no id".into()))?
+        .to_string();
+    check_indexed_lengths::<T>(&document)?;
+    // Serialised once: the row, the event and the answer all carry this text.
+    let json = serde_json::to_string(&document)
+        .map_err(|e| Error::Internal(format!("serialising a new resource: {e}")))?;
+    let events = events::created(T::KIND, &id, &json);
+    let row = StoredResource {
+        id,
+        revision: 1,
+        created_at: Utc::now(),
+        document,
+    };
+    Ok(NewResource {
+        kind: T::KIND,
+        row,
+        json,
+        events,
+    })
+}
+
 /// How often a write re-reads and retries when other writers keep winning the race.
 const WRITE_ATTEMPTS: usize = 16;
 
@@ -85,30 +112,7 @@ impl Store {
     where
         T: Table,
     {
-        let id = document
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Internal("a new resource has no id".into()))?
-            .to_string();
-        check_indexed_lengths::<T>(&document)?;
-        // Serialised once: the row, the event and the answer all carry this text.
-        let json = serde_json::to_string(&document)
-            .map_err(|e| Error::Internal(format!("serialising a new resource: {e}")))?;
-        let events = events::created(T::KIND, &id, &json);
-        let row = StoredResource {
-            id,
-            revision: 1,
-            created_at: Utc::now(),
-            document,
-        };
-        let inserted = self
-            .insert(NewResource {
-                kind: T::KIND,
-                row,
-                json,
-                events,
-            })
-            .await?;
+        let inserted = self.insert(new_resource::<T>(document)?).await?;
         Ok(Rendered {
             id: inserted.row.id,
             revision: inserted.row.revision,
@@ -260,7 +264,7 @@ impl Store {
     /// The rows `ids`, rendered, in the order of `ids` (a row deleted meanwhile is left out),
     /// as many as fit in `max_bytes` (the first always does). Rows stream in page order, and
     /// reading stops at the budget: a page of large documents is cut short, never held whole.
-    async fn rendered_in_order<T: Table>(
+    pub(super) async fn rendered_in_order<T: Table>(
         &self,
         db: &DatabaseConnection,
         ids: Vec<String>,

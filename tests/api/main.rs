@@ -9,6 +9,8 @@
 
 mod abuse;
 mod array_index;
+mod bulk;
+mod bulk_processes;
 mod delivery_failover;
 mod drain;
 mod egress;

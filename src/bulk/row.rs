@@ -1,0 +1,111 @@
+//! One row of an import: checked exactly as `POST /usage` checks its body (the same model and
+//! messages), given its id (its own, or a new one) and href, and made ready to store.
+
+use crate::generated::models::UsageCreate;
+use crate::model::document::Document;
+use crate::store::import::ImportRow;
+use entity::usage::Entity as UsageTable;
+use serde_json::{Map, Value};
+
+/// Longest id a row may carry.
+const MAX_ID_LENGTH: usize = 256;
+
+/// Why a row was rejected: the message `POST /usage` would answer, and the attribute it names.
+#[derive(Debug, Clone)]
+pub struct RowError {
+    pub attribute: Option<String>,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(message: impl Into<String>) -> RowError {
+        let mut message: String = message.into();
+        // The model's own wording (`failed to parse "Usage_Create": ...`): a row has only one
+        // model, so what follows says it all.
+        if let Some(rest) = message
+            .strip_prefix("failed to parse \"")
+            .and_then(|m| m.split_once("\": "))
+            .map(|(_, rest)| rest.to_string())
+        {
+            message = rest;
+        }
+        RowError {
+            attribute: attribute_named(&message),
+            message,
+        }
+    }
+
+    pub fn at(attribute: &str, message: impl Into<String>) -> RowError {
+        RowError {
+            attribute: Some(attribute.to_string()),
+            message: message.into(),
+        }
+    }
+}
+
+/// The attribute a validation message starts with (`usageCharacteristic[1].name is
+/// required`), if it starts with one.
+fn attribute_named(message: &str) -> Option<String> {
+    let first = message.split([' ', ':']).next().unwrap_or("");
+    let is_path = !first.is_empty()
+        && first != "the"
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@_.[]".contains(&b));
+    is_path.then(|| first.to_string())
+}
+
+/// Whether `id` can be an id: printable, safe in a path segment, not too long.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LENGTH
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:".contains(&b))
+}
+
+/// Checks the row at `line` and builds the usage it stores, with `href_prefix` before its id.
+pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, RowError> {
+    let Value::Object(mut body) = value else {
+        return Err(RowError::new("a row must be a JSON object"));
+    };
+    let id = match body.remove("id") {
+        None => crate::resource_kind::new_id(),
+        Some(Value::String(id)) if valid_id(&id) => id,
+        Some(_) => {
+            return Err(RowError::at(
+                "id",
+                format!(
+                "id must be a string of 1 to {MAX_ID_LENGTH} letters, digits and -._~: characters"
+            ),
+            ))
+        }
+    };
+    let checked = Document::<UsageCreate>::parse(Value::Object(body))
+        .map_err(|e| RowError::new(e.into_message()))?;
+    let href = format!("{href_prefix}{id}");
+    let document = crate::handlers::new_document(id, href, checked);
+    ImportRow::new::<UsageTable>(line, document).map_err(|e| RowError::new(e.to_string()))
+}
+
+/// A row parsed from JSON text, bounded like a `POST /usage` body.
+pub fn parse_json(text: &[u8], max_bytes: usize) -> Result<Value, RowError> {
+    if text.len() > max_bytes {
+        return Err(RowError::new(format!(
+            "the row is larger than {max_bytes} bytes"
+        )));
+    }
+    serde_json::from_slice(text)
+        .map_err(|e| RowError::new(format!("the row is not valid JSON: {e}")))
+}
+
+/// `errors` entries of a job.
+pub fn error_json(line: u64, error: &RowError) -> Value {
+    let mut entry = Map::new();
+    entry.insert("line".into(), Value::from(line));
+    if let Some(attribute) = &error.attribute {
+        entry.insert("attribute".into(), Value::String(attribute.clone()));
+    }
+    entry.insert("message".into(), Value::String(error.message.clone()));
+    Value::Object(entry)
+}

@@ -1,0 +1,154 @@
+//! Import batches: rows already validated, stored in one transaction together with their
+//! creation events and the job's counts, so the counts say exactly what is stored. A row whose
+//! id is stored already is skipped; a row the database refuses is rejected alone.
+
+use super::insert::{insert_statements, Undo};
+use super::jobs::{record_counts, Counts};
+use super::resource::new_resource;
+use super::writer::NewResource;
+use super::{Store, Table};
+use crate::error::Error;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, QueryFilter, QuerySelect,
+    TransactionTrait,
+};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// Ids per `IN (...)` when looking for the rows stored already: well within both databases'
+/// bound on the parameters of a statement.
+const IDS_PER_LOOKUP: usize = 500;
+
+/// A validated row of an import, ready to insert.
+pub struct ImportRow {
+    pub line: u64,
+    resource: NewResource,
+}
+
+impl ImportRow {
+    /// The row at `line` whose complete document is `document` (it holds its `id`).
+    pub fn new<T: Table>(line: u64, document: Map<String, Value>) -> Result<ImportRow, Error> {
+        Ok(ImportRow {
+            line,
+            resource: new_resource::<T>(document)?,
+        })
+    }
+}
+
+/// What became of a batch's rows.
+#[derive(Default)]
+pub struct Stored {
+    pub created: i64,
+    pub skipped: i64,
+    /// The lines of the rows the database refused (the error is logged).
+    pub refused: Vec<u64>,
+}
+
+impl Store {
+    /// Stores `rows` (those whose id is not stored yet) with their events, and the job's
+    /// counts as `counts(stored)` computes them, in one transaction; only while the job still
+    /// has the heartbeat `previous` (see `jobs::record_counts`).
+    pub async fn import_batch<T, F>(
+        &self,
+        job: String,
+        previous: DateTime<Utc>,
+        rows: Vec<ImportRow>,
+        counts: F,
+    ) -> Result<Stored, Error>
+    where
+        T: Table,
+        F: FnOnce(&Stored) -> Counts + Send + 'static,
+    {
+        self.write(move |txn| {
+            Box::pin(async move {
+                let stored = store_rows::<T>(txn, rows).await?;
+                record_counts(txn, &job, previous, &counts(&stored)).await?;
+                Ok(stored)
+            })
+        })
+        .await
+    }
+}
+
+async fn store_rows<T: Table>(
+    txn: &DatabaseTransaction,
+    rows: Vec<ImportRow>,
+) -> Result<Stored, Error> {
+    let mut stored = Stored::default();
+    let mut seen = existing_ids::<T>(txn, &rows).await?;
+    let mut fresh = Vec::with_capacity(rows.len());
+    for row in rows {
+        // A second row with one id in a file is a re-sent row, as one already stored is.
+        if seen.insert(row.resource.row.id.clone()) {
+            fresh.push(row);
+        } else {
+            stored.skipped += 1;
+        }
+    }
+    if try_insert(txn, fresh.iter()).await?.is_ok() {
+        stored.created += fresh.len() as i64;
+        return Ok(stored);
+    }
+    // Something in the batch was refused: each row alone, so only that one is left out.
+    for row in &fresh {
+        match try_insert(txn, std::iter::once(row)).await? {
+            Ok(()) => stored.created += 1,
+            Err(e) => {
+                if existing_ids::<T>(txn, std::slice::from_ref(row))
+                    .await?
+                    .is_empty()
+                {
+                    tracing::warn!(line = row.line, error = %e, "an imported row was refused");
+                    stored.refused.push(row.line);
+                } else {
+                    // Stored meanwhile by another writer: a duplicate like any other.
+                    stored.skipped += 1;
+                }
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// Inserts the rows in a savepoint: all of them or (the inner error) none. The outer error
+/// means the transaction itself is broken.
+async fn try_insert<'r>(
+    txn: &DatabaseTransaction,
+    rows: impl Iterator<Item = &'r ImportRow>,
+) -> Result<Result<(), DbErr>, Error> {
+    let savepoint = txn.begin().await?;
+    let statements = insert_statements(
+        txn.get_database_backend(),
+        rows.map(|r| &r.resource),
+        Undo::Statement,
+    );
+    for statement in statements {
+        if let Err(e) = savepoint.execute(statement).await {
+            savepoint.rollback().await?;
+            return Ok(Err(e));
+        }
+    }
+    savepoint.commit().await?;
+    Ok(Ok(()))
+}
+
+/// The ids of `rows` already stored.
+async fn existing_ids<T: Table>(
+    txn: &DatabaseTransaction,
+    rows: &[ImportRow],
+) -> Result<HashSet<String>, Error> {
+    let mut found = HashSet::new();
+    for chunk in rows.chunks(IDS_PER_LOOKUP) {
+        let ids = chunk.iter().map(|r| r.resource.row.id.clone());
+        let stored: Vec<String> = T::find()
+            .select_only()
+            .column(T::id_column())
+            .filter(T::id_column().is_in(ids))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        found.extend(stored);
+    }
+    Ok(found)
+}
