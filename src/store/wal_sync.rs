@@ -156,13 +156,15 @@ pub fn start(
                     synced.seconds.observe(started.elapsed().as_secs_f64());
                     syncs_before_failure = syncs_before_failure.map(|n| n - 1);
                 }
+                // Counted and marked synced before the answers, so whoever an answer wakes
+                // finds the mark and the count already there.
                 let last = batches.last().map_or(0, |b| b.number);
-                for answer in batches.into_iter().flat_map(|b| b.answers) {
-                    answer();
-                }
                 durability.synced.send_replace(last);
                 synced.commits.fetch_add(1, Ordering::Relaxed);
                 synced.changes.notify_one();
+                for answer in batches.into_iter().flat_map(|b| b.answers) {
+                    answer();
+                }
             }
         })?;
     Ok(sender)
