@@ -2,6 +2,8 @@
 //! mapping for everything, request logging, and the server's life (bind, serve, stop).
 
 use crate::api_document;
+use crate::auth::listener::verify_signed_events;
+use crate::auth::{authenticate, Auth};
 use crate::config::Config;
 use crate::docs;
 use crate::error::into_tmf_response;
@@ -42,14 +44,17 @@ fn openapi_service(handlers: Handlers) -> OpenApiService<(UsageManagementApi, Al
 pub fn routes(
     store: Store,
     callbacks: CallbackClient,
+    auth: Auth,
     config: &Config,
 ) -> impl Endpoint<Output = poem::Response> {
     let api = openapi_service(Handlers::new(store, callbacks, Settings::from(config)));
-    let ui = api.swagger_ui();
-    let spec = docs::complete_spec(&api.spec());
+    let derived = api.spec();
+    let spec = docs::complete_spec(&derived);
+    let ui = docs::swagger_ui(api.swagger_ui_html(), &derived, &spec);
     let spec_json = docs::json_endpoint(&spec);
     let spec_yaml = docs::yaml_endpoint(&spec);
     let limits = RequestLimits::new(config);
+    let listener_secret = config.listener_secret.clone();
     Route::new()
         .nest(BASE_PATH, api)
         .nest("/swagger-ui", ui)
@@ -59,6 +64,10 @@ pub fn routes(
             "/",
             make_sync(|_| Redirect::see_other("/swagger-ui/").into_response()),
         )
+        .around(move |endpoint, request| {
+            verify_signed_events(endpoint, request, listener_secret.clone())
+        })
+        .around(move |endpoint, request| authenticate(endpoint, request, auth.clone()))
         .around(move |endpoint, request| within_limits(endpoint, request, limits.clone()))
         .catch_all_error(into_tmf_response)
         .around(allow_header)
@@ -135,6 +144,7 @@ impl App {
             Duration::from_millis(config.statement_timeout_ms),
         )
         .await?;
+        let auth = Auth::start(config, &store).await?;
         let callbacks = CallbackClient::new(
             Duration::from_millis(config.callback_timeout_ms),
             config.callback_allowed_hosts.clone(),
@@ -155,7 +165,7 @@ impl App {
         Ok(App {
             acceptor,
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
-            endpoint: routes(store.clone(), callbacks, config).boxed(),
+            endpoint: routes(store.clone(), callbacks, auth, config).boxed(),
             store,
             worker,
             retention: RetentionSettings::from_secs(

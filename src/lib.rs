@@ -7,6 +7,8 @@
 
 pub mod api_document;
 pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod error;

@@ -5,6 +5,7 @@
 use clap::Parser;
 use tmf635::app::{shutdown_signal, App};
 use tmf635::Config;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// jemalloc: a create allocates and frees a few hundred small values (JSON trees, SQL,
 /// buffers), which glibc's malloc handles at a much higher CPU cost.
@@ -25,10 +26,19 @@ fn start_returning_freed_memory() {
 #[tokio::main]
 async fn main() {
     let config = Config::parse();
+    // A subcommand's own output (a new API key) is the only thing on its stdout.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_writer(if config.command.is_some() {
+            BoxMakeWriter::new(std::io::stderr)
+        } else {
+            BoxMakeWriter::new(std::io::stdout)
+        })
         .init();
     start_returning_freed_memory();
+    if let Some(command) = &config.command {
+        std::process::exit(tmf635::cli::run(command, &config).await);
+    }
     let app = match App::build(&config).await {
         Ok(app) => app,
         Err(e) => {

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api_key;
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod event_outbox;

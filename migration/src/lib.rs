@@ -10,6 +10,7 @@ mod m20261125_000002_usage_array_value;
 mod m20261130_000003_event_pending;
 mod m20261201_000004_event_payload_text;
 mod m20261203_000005_retention;
+mod m20261206_000006_auth;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_event_pending::Migration),
             Box::new(m20261201_000004_event_payload_text::Migration),
             Box::new(m20261203_000005_retention::Migration),
+            Box::new(m20261206_000006_auth::Migration),
         ]
     }
 }
