@@ -9,6 +9,7 @@
 
 mod abuse;
 mod array_index;
+mod auth;
 mod delivery_failover;
 mod egress;
 mod errors;
