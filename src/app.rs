@@ -3,6 +3,8 @@
 //! (bind, serve, drain, stop).
 
 use crate::api_document;
+use crate::auth::listener::verify_signed_events;
+use crate::auth::{authenticate, Auth};
 use crate::bulk::import::Imports;
 use crate::config::Config;
 use crate::docs;
@@ -49,17 +51,20 @@ pub fn routes(
     store: Store,
     imports: Imports,
     callbacks: CallbackClient,
+    auth: Auth,
     config: &Config,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 ) -> impl Endpoint<Output = poem::Response> {
     let handlers = Handlers::new(store, imports, callbacks, Settings::from(config));
     let api = openapi_service(handlers);
-    let ui = api.swagger_ui();
-    let spec = docs::complete_spec(&api.spec());
+    let derived = api.spec();
+    let spec = docs::complete_spec(&derived);
+    let ui = docs::swagger_ui(api.swagger_ui_html(), &derived, &spec);
     let spec_json = docs::json_endpoint(&spec);
     let spec_yaml = docs::yaml_endpoint(&spec);
     let limits = RequestLimits::new(config);
+    let listener_secret = config.listener_secret.clone();
     Route::new()
         .nest(BASE_PATH, api)
         .nest("/swagger-ui", ui)
@@ -72,6 +77,10 @@ pub fn routes(
         .at("/health/live", get(health::live))
         .at("/health/ready", get(health::ready).data(health))
         .at("/metrics", get(metrics::serve).data(metrics.clone()))
+        .around(move |endpoint, request| {
+            verify_signed_events(endpoint, request, listener_secret.clone())
+        })
+        .around(move |endpoint, request| authenticate(endpoint, request, auth.clone()))
         .around(move |endpoint, request| within_limits(endpoint, request, limits.clone()))
         .catch_all_error(into_tmf_response)
         .around(allow_header)
@@ -146,6 +155,7 @@ impl App {
             Duration::from_millis(config.statement_timeout_ms),
         )
         .await?;
+        let auth = Auth::start(config, &store).await?;
         let callbacks = CallbackClient::new(
             Duration::from_millis(config.callback_timeout_ms),
             config.callback_allowed_hosts.clone(),
@@ -176,6 +186,7 @@ impl App {
             store.clone(),
             imports.clone(),
             callbacks,
+            auth,
             config,
             health.clone(),
             metrics.clone(),

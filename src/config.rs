@@ -2,6 +2,7 @@
 
 use crate::events::egress::Cidrs;
 use clap::Parser;
+use std::fmt;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -10,6 +11,11 @@ use clap::Parser;
     about = "TM Forum TMF635 Usage Management API v4.0.0 server"
 )]
 pub struct Config {
+    /// A command instead of serving: `tmf635 import`, `tmf635 export` (clients of a running
+    /// server), `tmf635 apikey` (API keys in the configured database).
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+
     /// Address and port to listen on.
     #[arg(long, env = "TMF635_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: String,
@@ -195,6 +201,28 @@ pub struct Config {
     #[arg(long, env = "TMF635_IMPORT_STALE_MS", default_value_t = 60_000)]
     pub import_stale_ms: u64,
 
+    /// JSON Web Key Set that RS256 and ES256 bearer tokens are checked against: a file path or
+    /// an http(s) URL (fetched at start, every 5 minutes, and on a token naming an unknown key).
+    #[arg(long, env = "TMF635_AUTH_JWKS")]
+    pub auth_jwks: Option<String>,
+
+    /// Shared secret (at least 32 bytes) that HS256 bearer tokens are checked against.
+    #[arg(long, env = "TMF635_AUTH_HS256_SECRET", hide_env_values = true)]
+    pub auth_hs256_secret: Option<Secret>,
+
+    /// The `iss` every bearer token must carry; unset: not checked.
+    #[arg(long, env = "TMF635_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+
+    /// An `aud` every bearer token must carry; unset: not checked.
+    #[arg(long, env = "TMF635_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+
+    /// The `whsec_` secret of the upstream server whose events `/listener/*` receives: when
+    /// set, posts there must carry a valid Standard Webhooks signature under five minutes old.
+    #[arg(long, env = "TMF635_LISTENER_SECRET", hide_env_values = true)]
+    pub listener_secret: Option<Secret>,
+
     /// Log filter (tracing-subscriber syntax), e.g. `info` or `tmf635=debug,sqlx=warn`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -202,10 +230,6 @@ pub struct Config {
     /// Logs, metrics and draining.
     #[command(flatten)]
     pub ops: crate::ops::OpsConfig,
-
-    /// A client command instead of the server (`tmf635 import`, `tmf635 export`).
-    #[command(subcommand)]
-    pub command: Option<crate::cli::Command>,
 }
 
 impl Config {
@@ -214,5 +238,29 @@ impl Config {
         let mut config = Config::parse_from(["tmf635"]);
         config.database_url = database_url.to_string();
         config
+    }
+}
+
+/// A setting that is a secret: never shown by `Debug` (so never in a log line).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
     }
 }

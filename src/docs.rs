@@ -1,9 +1,11 @@
 //! The served API description: the spec poem-openapi derives from the generated API, completed
 //! with the schemas no operation references (poem-openapi prunes those, but they are part of
-//! the TMF635 document: `Entity`, `Addressable`, ...), as JSON and YAML.
+//! the TMF635 document: `Entity`, `Addressable`, ...) and with the security of `api/` (its
+//! schemes, each operation's requirement and scope), as JSON and YAML, and Swagger UI on it.
 
 use crate::generated::endpoints::AllSchemas;
 use poem::endpoint::make_sync;
+use poem::web::Html;
 use poem::{Endpoint, Response};
 use poem_openapi::registry::Registry;
 use poem_openapi::OpenApi;
@@ -25,7 +27,37 @@ pub fn complete_spec(derived: &str) -> Value {
         }
         served.sort_keys();
     }
+    add_security(&mut spec);
     spec
+}
+
+/// The security schemes of `api/` and, on every operation, its requirement and scope
+/// (`x-tmf635-scope`, the table `auth::scopes` reads), which poem-openapi does not carry over.
+fn add_security(spec: &mut Value) {
+    let document = crate::api_document::document();
+    let schemes = &document["components"]["securitySchemes"];
+    if let Value::Object(components) = &mut spec["components"] {
+        components.insert("securitySchemes".into(), schemes.clone());
+    }
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            if let Value::Object(served) = &mut spec["paths"][path][method] {
+                for key in ["security", "x-tmf635-scope"] {
+                    if let Some(value) = operation.get(key) {
+                        served.insert(key.into(), value.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Swagger UI on the served spec: poem-openapi builds its page around its own derived spec
+/// (`derived`), which is swapped for the completed one so Authorize and every schema show.
+pub fn swagger_ui(page: String, derived: &str, spec: &Value) -> impl Endpoint {
+    let completed = serde_json::to_string(spec).unwrap_or_default();
+    let page = page.replacen(derived, &completed, 1);
+    poem::Route::new().at("/", make_sync(move |_| Html(page.clone())))
 }
 
 pub fn json_endpoint(spec: &Value) -> impl Endpoint {

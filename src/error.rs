@@ -13,6 +13,12 @@ pub enum Error {
     BadRequest(String),
     #[error("no {resource} with id {id}")]
     NotFound { resource: &'static str, id: String },
+    /// No credentials, or credentials that do not check out: answered with `WWW-Authenticate`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials without the scope the operation needs.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -33,6 +39,8 @@ impl Error {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -79,7 +87,15 @@ impl poem::error::ResponseError for Error {
         if self.status().is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        tmf_error(self.status(), &self.public_message())
+        let mut response = tmf_error(self.status(), &self.public_message());
+        if let Error::Unauthorized(_) = self {
+            // RFC 6750: which scheme to use; `error` only when credentials were sent.
+            response.headers_mut().insert(
+                poem::http::header::WWW_AUTHENTICATE,
+                poem::http::HeaderValue::from_static(r#"Bearer realm="tmf635""#),
+            );
+        }
+        response
     }
 }
 
@@ -88,6 +104,8 @@ impl poem::error::ResponseError for Error {
 pub fn tmf_error(status: StatusCode, message: &str) -> Response {
     let code = match status {
         StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+        StatusCode::FORBIDDEN => "FORBIDDEN",
         StatusCode::NOT_FOUND => "NOT_FOUND",
         StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
         StatusCode::NOT_ACCEPTABLE => "NOT_ACCEPTABLE",

@@ -7,6 +7,7 @@
 
 pub mod api_document;
 pub mod app;
+pub mod auth;
 pub mod bulk;
 pub mod cli;
 pub mod config;

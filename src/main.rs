@@ -27,7 +27,7 @@ fn start_returning_freed_memory() {
 async fn main() -> std::process::ExitCode {
     let mut config = Config::parse();
     if let Some(command) = config.command.take() {
-        return tmf635::cli::run(command).await;
+        return tmf635::cli::run(command, &config).await;
     }
     tmf635::ops::init_logging(&config.log, config.ops.log_format);
     start_returning_freed_memory();

@@ -10,6 +10,8 @@ pub struct Model {
     pub callback: String,
     pub query: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The `whsec_` secret its callbacks are signed with; none for older subscriptions.
+    pub secret: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

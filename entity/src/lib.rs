@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api_key;
 pub mod bulk_job;
 pub mod delivery;
 pub mod delivery_attempt;

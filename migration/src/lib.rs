@@ -11,6 +11,7 @@ mod m20261130_000003_event_pending;
 mod m20261201_000004_event_payload_text;
 mod m20261203_000005_retention;
 mod m20261206_000006_bulk_job;
+mod m20261206_000007_auth;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_event_payload_text::Migration),
             Box::new(m20261203_000005_retention::Migration),
             Box::new(m20261206_000006_bulk_job::Migration),
+            Box::new(m20261206_000007_auth::Migration),
         ]
     }
 }

@@ -1,7 +1,9 @@
-//! `tmf635 import` and `tmf635 export`: the binary as a client of a running server. Exit
-//! status: 0 when every row went in (or out), 1 when an import rejected rows or failed, 2 when
-//! the server could not be asked (unreachable, an error answer).
+//! The subcommands of the `tmf635` binary beside serving. `tmf635 import` and `tmf635 export`
+//! are clients of a running server; exit status 0 when every row went in (or out), 1 when an
+//! import rejected rows or failed, 2 when the server could not be asked (unreachable, an error
+//! answer). `tmf635 apikey` works on the configured database.
 
+mod apikey;
 mod export;
 mod import;
 mod progress;
@@ -17,6 +19,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Exports the usages a filter selects from a running server, as NDJSON or CSV.
     Export(ExportArgs),
+    /// API keys of machine clients.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -124,10 +129,11 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, Failu
     Err(Failure(format!("the server answered {status}: {message}")))
 }
 
-pub async fn run(command: Command) -> ExitCode {
+pub async fn run(command: Command, config: &crate::config::Config) -> ExitCode {
     let outcome = match command {
         Command::Import(args) => import::run(args).await,
         Command::Export(args) => export::run(args).await,
+        Command::Apikey(command) => return apikey::run(&command, config).await,
     };
     match outcome {
         Ok(code) => code,

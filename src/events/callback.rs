@@ -149,8 +149,15 @@ impl CallbackClient {
 
     /// POSTs one event to the subscriber's listener for its type, as TMF APIs v4 do:
     /// `{callback}/listener/usageCreateEvent`, the event's JSON text as the body. Any 2xx is a
-    /// success.
-    pub async fn deliver(&self, callback: &str, event_type: &str, event: String) -> Attempt {
+    /// success. With `signing` (the subscription's secret and the event id) the post carries
+    /// the Standard Webhooks headers (`signature`).
+    pub async fn deliver(
+        &self,
+        callback: &str,
+        event_type: &str,
+        event: String,
+        signing: Option<(&str, &str)>,
+    ) -> Attempt {
         let started = Instant::now();
         let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
         let url = match self
@@ -167,11 +174,29 @@ impl CallbackClient {
                 }
             }
         };
-        let request = self
+        let mut request = self
             .client
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(event);
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some((secret, id)) = signing {
+            let now = chrono::Utc::now().timestamp();
+            match super::signature::headers(secret, id, now, event.as_bytes()) {
+                Ok(headers) => {
+                    for (name, value) in headers {
+                        request = request.header(name, value);
+                    }
+                }
+                Err(e) => {
+                    return Attempt {
+                        http_status: None,
+                        error: Some("signing failed".into()),
+                        detail: Some(e),
+                        duration_ms: 0,
+                    }
+                }
+            }
+        }
+        let request = request.body(event);
         match request.send().await {
             Ok(mut response) => {
                 let status = response.status().as_u16();

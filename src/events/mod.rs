@@ -6,6 +6,7 @@
 pub mod callback;
 pub mod egress;
 pub mod payload;
+pub mod signature;
 pub mod subscription_query;
 pub mod worker;
 

@@ -196,7 +196,15 @@ impl Worker {
             }
             let attempt = self
                 .client
-                .deliver(&lease.callback, &lease.delivery.event_type, lease.payload)
+                .deliver(
+                    &lease.callback,
+                    &lease.delivery.event_type,
+                    lease.payload,
+                    lease
+                        .secret
+                        .as_deref()
+                        .map(|secret| (secret, lease.delivery.event_id.as_str())),
+                )
                 .await;
             let attempts = lease.delivery.attempts + 1;
             let retry_at = (attempts < self.settings.max_attempts).then(|| {

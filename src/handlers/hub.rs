@@ -91,9 +91,17 @@ impl Handlers {
             ))
             .into());
         }
-        let subscription = self.store.create_subscription(callback, query).await?;
+        let secret = crate::events::signature::new_secret()
+            .map_err(|e| Error::Internal(format!("no random bytes for the secret: {e}")))?;
+        let subscription = self
+            .store
+            .create_subscription(callback, query, secret.clone())
+            .await?;
+        // The only time the secret is answered: the subscriber keeps it to verify callbacks.
+        let mut body = subscription_body(subscription).into_json();
+        body.insert("secret".into(), Value::String(secret));
         Ok(RegisterListenerResponse::Created(JsonBody(
-            subscription_body(subscription),
+            Document::from_json(body),
         )))
     }
 

@@ -25,6 +25,8 @@ pub const DEAD: &str = "dead";
 pub struct Leased {
     pub delivery: delivery::Model,
     pub callback: String,
+    /// The subscription's signing secret (none for subscriptions older than signing).
+    pub secret: Option<String>,
     /// The event as JSON text, sent as it is.
     pub payload: String,
 }
@@ -242,6 +244,7 @@ impl Store {
                             Some(Leased {
                                 delivery: d,
                                 callback: subscription.callback.clone(),
+                                secret: subscription.secret.clone(),
                                 payload,
                             })
                         })

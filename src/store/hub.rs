@@ -11,6 +11,7 @@ impl Store {
         &self,
         callback: String,
         query: Option<String>,
+        secret: String,
     ) -> Result<hub::Model, Error> {
         self.pool()
             .run(|db| async move {
@@ -19,12 +20,14 @@ impl Store {
                     callback,
                     query,
                     created_at: Utc::now(),
+                    secret: Some(secret),
                 };
                 hub::Entity::insert(hub::ActiveModel {
                     id: Set(model.id.clone()),
                     callback: Set(model.callback.clone()),
                     query: Set(model.query.clone()),
                     created_at: Set(model.created_at),
+                    secret: Set(model.secret.clone()),
                 })
                 .exec_without_returning(db)
                 .await?;

@@ -1,6 +1,7 @@
 //! Persistence with sea-orm: one module per table, no HTTP types. Every write that changes a
 //! resource writes its events to the outbox in the same transaction.
 
+mod api_key;
 pub mod array_index;
 mod checkpoint;
 mod connection;

@@ -317,6 +317,7 @@ async fn subscriptions_of_a_looser_policy_are_refused_at_delivery(backend: Backe
                 callback: Set(callback),
                 query: Set(None),
                 created_at: Set(chrono::Utc::now()),
+                secret: sea_orm::ActiveValue::NotSet,
             })
             .exec_without_returning(&db)
             .await

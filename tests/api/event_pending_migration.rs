@@ -51,6 +51,8 @@ async fn undispatched_events_of_an_older_version_are_delivered_once(backend: Bac
                 callback: Set(callback),
                 query: Set(None),
                 created_at: Set(now),
+                // The column comes with a later migration than this schema's.
+                secret: sea_orm::ActiveValue::NotSet,
             })
             .exec_without_returning(&db)
             .await

@@ -31,6 +31,10 @@ pub struct Received {
     pub authorization: Option<String>,
     /// The body as JSON (`Value::Null` when it was not JSON).
     pub body: Value,
+    /// The body as sent (what a signature covers).
+    pub text: String,
+    /// The Standard Webhooks headers (`webhook-id`, `-timestamp`, `-signature`), if sent.
+    pub webhook: [Option<String>; 3],
     /// What the listener answered.
     pub status: u16,
 }
@@ -118,6 +122,8 @@ impl TestListener {
                     .get("authorization")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
+                let webhook = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                    .map(|name| request.header(name).map(str::to_string));
                 let bytes = request.take_body().into_vec().await.unwrap_or_default();
                 let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 let redirect = state
@@ -149,7 +155,9 @@ impl TestListener {
                     path,
                     query,
                     authorization,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
                     body,
+                    webhook,
                     status: status.as_u16(),
                 });
                 if let Some(delay) = delay {

@@ -9,6 +9,7 @@
 
 mod abuse;
 mod array_index;
+mod auth;
 mod bulk;
 mod bulk_processes;
 mod delivery_failover;

@@ -642,6 +642,25 @@ async fn served_openapi_json_is_the_api_document() {
         "served /openapi.json vs api/tmf635.openapi.json",
         &differences,
     );
+    // Security is served as api/ declares it: the schemes, and each operation's requirement
+    // and scope (the facts above leave them out).
+    assert_eq!(
+        served["components"]["securitySchemes"],
+        api["components"]["securitySchemes"]
+    );
+    for (path, item) in api["paths"].as_object().into_iter().flatten() {
+        for method in METHODS {
+            if let Some(operation) = item.get(method) {
+                for key in ["security", "x-tmf635-scope"] {
+                    assert!(operation.get(key).is_some(), "{method} {path} has no {key}");
+                    assert_eq!(
+                        served["paths"][path][method][key], operation[key],
+                        "{method} {path} {key}"
+                    );
+                }
+            }
+        }
+    }
     println!(
         "/openapi.json equals api/tmf635.openapi.json in all {} facts",
         api_facts.len()

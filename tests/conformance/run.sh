@@ -10,6 +10,9 @@
 # varied status/usageType, usage specifications with other names, one of them named
 # "Voice-Usage-Specification-old"), so the kit runs against a database that already holds
 # rows, as it does at TM Forum. Exits with newman's exit code (0 = all assertions passed).
+#
+# With CTK_BEARER_TOKEN set (a server with authentication on), the seeding and every request
+# of the kit send `Authorization: Bearer $CTK_BEARER_TOKEN` (collection-level bearer auth).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -51,11 +54,24 @@ trap cleanup EXIT
 
 server_start "$BIN" "$DB_URL" "$SERVER_LOG"
 
+AUTH_HEADER=()
+if [[ -n "${CTK_BEARER_TOKEN:-}" ]]; then
+    AUTH_HEADER=(-H "Authorization: Bearer $CTK_BEARER_TOKEN")
+    # The kit as published, with a bearer token every request inherits.
+    python3 - "$COLLECTION" "$WORK/collection.json" <<'PY'
+import json, sys
+collection = json.load(open(sys.argv[1]))
+collection["auth"] = {"type": "bearer", "bearer": [{"key": "token", "value": "{{authToken}}", "type": "string"}]}
+json.dump(collection, open(sys.argv[2], "w"))
+PY
+    COLLECTION="$WORK/collection.json"
+fi
+
 # --- seed the database with other rows through the API ---------------------------------
 post() { # post <resource> <json>
     local out code
     out=$(curl -s -w '\n%{http_code}' --max-time 10 -X POST \
-        -H 'Content-Type: application/json' -H 'Accept: application/json' \
+        -H 'Content-Type: application/json' -H 'Accept: application/json' "${AUTH_HEADER[@]}" \
         --data-binary "$2" "$BASE_URL/$1") || true
     code=${out##*$'\n'}
     if [[ "$code" != 201 ]]; then
@@ -98,6 +114,7 @@ echo "run.sh: running CTK-Usage-4.0.0 against $BASE_URL"
 set +e
 "$NEWMAN" run "$COLLECTION" \
     --env-var "baseUrl=$BASE_URL" \
+    --env-var "authToken=${CTK_BEARER_TOKEN:-}" \
     --reporters cli,junit \
     --reporter-junit-export "$JUNIT" \
     --color off \

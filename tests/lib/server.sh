@@ -30,8 +30,9 @@ server_start() {
             show_log
             exit 1
         fi
+        # The list answers once the database is migrated; 401 too when authentication is on.
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE_URL/usage?limit=1" || true)
-        if [[ "$code" == "200" || "$code" == "206" ]]; then
+        if [[ "$code" == "200" || "$code" == "206" || "$code" == "401" ]]; then
             up=1
             break
         fi

@@ -2,8 +2,9 @@
 # Swagger UI of a tmf635 server binary in headless Chromium, offline: starts the binary on a
 # free loopback port with a fresh SQLite database, seeds one usage, and runs
 # swagger-ui.check.mjs against it (every operation listed; GET /usage "Try it out" ->
-# "Execute" shows 200 with a JSON array holding the seeded usage; no request leaves the
-# server's origin). Needs Debian's chromium (/usr/bin/chromium, or CHROMIUM=path), node, npm,
+# "Execute" shows 401, then after "Authorize" with a bearer token 200 with a JSON array holding
+# the seeded usage; no request leaves the server's origin). The server has authentication on
+# (HS256, a secret and token made here). Needs Debian's chromium (/usr/bin/chromium, or CHROMIUM=path), node, npm,
 # curl, python3.
 #
 #   tests/ui/run.sh <path-to-tmf635-binary>
@@ -49,11 +50,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-server_start "$BIN" "sqlite://$WORK/ui.db?mode=rwc" "$SERVER_LOG" NO_COLOR=1
+# Authentication on (HS256), so the check covers Authorize: 401 without the token, 200 with it.
+SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+TOKEN=$("$HERE/../lib/hs256_token.py" "$SECRET" "usage.read usage.write")
+server_start "$BIN" "sqlite://$WORK/ui.db?mode=rwc" "$SERVER_LOG" NO_COLOR=1 TMF635_AUTH_HS256_SECRET="$SECRET"
 
 # One usage, so that the list Swagger UI shows is the server's real data.
 seed=$(curl -s -w '\n%{http_code}' --max-time 10 -X POST \
-    -H 'Content-Type: application/json' -H 'Accept: application/json' \
+    -H 'Content-Type: application/json' -H 'Accept: application/json' -H "Authorization: Bearer $TOKEN" \
     --data-binary '{"description":"Swagger UI check","usageDate":"2024-03-01T10:00:00.000Z","usageType":"VOICE","status":"received","@type":"Usage"}' \
     "$BASE_URL/usage") || true
 seed_code=${seed##*$'\n'}
@@ -68,7 +72,7 @@ echo "run.sh: seeded usage $USAGE_ID"
 
 echo "run.sh: checking Swagger UI at $ROOT/swagger-ui/ in ${CHROMIUM:-/usr/bin/chromium}"
 set +e
-EXPECT_USAGE_ID="$USAGE_ID" node "$HERE/swagger-ui.check.mjs" "$ROOT" "$WORK/swagger-ui.png"
+AUTH_TOKEN="$TOKEN" EXPECT_USAGE_ID="$USAGE_ID" node "$HERE/swagger-ui.check.mjs" "$ROOT" "$WORK/swagger-ui.png"
 CHECK_RC=$?
 set -e
 if [[ $CHECK_RC -ne 0 ]]; then

@@ -10,7 +10,9 @@
 //     UI renders one element per operation, id `operations-<tag>-<operationId>` with whitespace
 //     as `_` and CSS-escaped: `operations-notification_listeners_\(client_side\)-listenTo...`);
 //  2. GET /usage (listUsage) -> "Try it out" -> "Execute" shows a 200 from the real server with
-//     a JSON array body (holding the usage whose id is in env EXPECT_USAGE_ID, when set);
+//     a JSON array body (holding the usage whose id is in env EXPECT_USAGE_ID, when set); with
+//     env AUTH_TOKEN (a server with authentication on), it first shows 401, then "Authorize"
+//     with the token as bearerAuth and "Execute" again shows the 200;
 //  3. no request the page made went anywhere but the server's own origin: every request is
 //     recorded, and any other one is aborted (nothing leaves the machine) and fails the check.
 // With a screenshot path, saves the whole page after the response is shown there, and beside it
@@ -150,23 +152,48 @@ try {
   if (screenshotPath) await page.screenshot({ path: sibling(screenshotPath, 'operations'), fullPage: true });
   if (failures.length === 0) ok(`all ${operations.length} operations of api/tmf635.openapi.json are listed`);
 
-  // 2. GET /usage: Try it out -> Execute -> 200 with a JSON array from the real server
+  // 2. GET /usage: Try it out -> Execute -> 200 with a JSON array from the real server (with
+  //    AUTH_TOKEN: first 401, then Authorize with the token, Execute again -> 200)
   const listUsage = operations.find((op) => op.operationId === 'listUsage');
   const block = page.locator(`[id="${listUsage.domId}"]`);
   await block.locator('.opblock-summary-control').first().click();
   await block.locator('button.try-out__btn', { hasText: 'Try it out' }).click({ timeout: TIMEOUT_MS });
-  const executed = page.waitForResponse(
-    (r) => new URL(r.url()).pathname === `${api.servers[0].url}/usage` && r.request().method() === 'GET',
-    { timeout: TIMEOUT_MS },
-  );
-  await block.locator('button.execute', { hasText: 'Execute' }).click({ timeout: TIMEOUT_MS });
-  const serverResponse = await executed;
-  ok(`the page sent GET ${serverResponse.url()} -> ${serverResponse.status()}`);
-  // The live response as Swagger UI shows it.
   const live = block.locator('.live-responses-table .response').first();
-  await live.waitFor({ timeout: TIMEOUT_MS });
-  const shownStatus = (await live.locator('.response-col_status').first().innerText()).trim();
-  const shownBody = (await live.locator('.response-col_description pre').first().innerText()).trim();
+  // Execute, wait for the server's answer and for Swagger UI to show its status.
+  const execute = async () => {
+    const executed = page.waitForResponse(
+      (r) => new URL(r.url()).pathname === `${api.servers[0].url}/usage` && r.request().method() === 'GET',
+      { timeout: TIMEOUT_MS },
+    );
+    await block.locator('button.execute, button.btn-clear', { hasText: 'Execute' }).first().click({ timeout: TIMEOUT_MS });
+    const serverResponse = await executed;
+    ok(`the page sent GET ${serverResponse.url()} -> ${serverResponse.status()}`);
+    await live.waitFor({ timeout: TIMEOUT_MS });
+    const want = String(serverResponse.status());
+    for (const started = Date.now(); Date.now() - started < TIMEOUT_MS; ) {
+      if ((await live.locator('.response-col_status').first().innerText()).trim() === want) break;
+      await page.waitForTimeout(100);
+    }
+    return {
+      status: (await live.locator('.response-col_status').first().innerText()).trim(),
+      body: (await live.locator('.response-col_description pre').first().innerText()).trim(),
+    };
+  };
+  let shown = await execute();
+  const token = process.env.AUTH_TOKEN;
+  if (token) {
+    if (shown.status !== '401') fail(`without a token Swagger UI shows ${JSON.stringify(shown.status)} for GET /usage, not 401`);
+    else ok('without a token GET /usage shows 401');
+    await page.locator('.auth-wrapper button.authorize').first().click();
+    const scheme = page.locator('.modal-ux .auth-container', { hasText: 'bearerAuth' }).first();
+    await scheme.locator('input').first().fill(token);
+    await scheme.locator('button.authorize').first().click();
+    await page.locator('.modal-ux button.btn-done').first().click();
+    ok('Authorize: bearer token entered');
+    shown = await execute();
+  }
+  const shownStatus = shown.status;
+  const shownBody = shown.body;
   if (shownStatus !== '200') fail(`Swagger UI shows status ${JSON.stringify(shownStatus)} for GET /usage, not 200`);
   let body;
   try {
