@@ -1,5 +1,6 @@
 //! One row of an import: checked exactly as `POST /usage` checks its body (the same model and
-//! messages), given its id (its own, or a new one) and href, and made ready to store.
+//! messages), given its id (its own, or one derived from the row) and href, and made ready to
+//! store.
 
 use crate::generated::models::UsageCreate;
 use crate::model::document::Document;
@@ -70,7 +71,7 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
         return Err(RowError::new("a row must be a JSON object"));
     };
     let id = match body.remove("id") {
-        None => crate::resource_kind::new_id(),
+        None => derived_id(line, &body),
         Some(Value::String(id)) if valid_id(&id) => id,
         Some(_) => {
             return Err(RowError::at(
@@ -86,6 +87,29 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
     let href = format!("{href_prefix}{id}");
     let document = crate::handlers::new_document(id, href, checked);
     ImportRow::new::<UsageTable>(line, document).map_err(|e| RowError::new(e.to_string()))
+}
+
+/// The id of a row that carries none: the same for the same row on the same line, so importing
+/// a file again (or after rows were appended to it) skips what is stored instead of storing it
+/// twice. A UUIDv7 whose time is the row's `usageDate` (ids of usages of one day sort together,
+/// as the server's own ids do) and whose other bits are a SHA-256 of the line and the row.
+fn derived_id(line: u64, body: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let millis = body
+        .get("usageDate")
+        .and_then(Value::as_str)
+        .and_then(|date| chrono::DateTime::parse_from_rfc3339(date).ok())
+        .and_then(|date| u64::try_from(date.timestamp_millis()).ok())
+        .unwrap_or(0);
+    let mut hash = Sha256::new();
+    hash.update(line.to_be_bytes());
+    hash.update(Value::Object(body.clone()).to_string());
+    let digest = hash.finalize();
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+        .into_uuid()
+        .to_string()
 }
 
 /// A row parsed from JSON text, bounded like a `POST /usage` body.

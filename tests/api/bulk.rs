@@ -157,15 +157,19 @@ backend_tests! {
     }
 
     async fn importing_the_same_rows_again_creates_nothing(app) {
-        let rows: Vec<String> = (0..30).map(|i| with_id(&format!("again-{i:02}"), "DATA").to_string()).collect();
+        // 30 rows with their own ids, then 10 equal rows without one (each line its own usage).
+        let rows: Vec<String> = (0..30)
+            .map(|i| with_id(&format!("again-{i:02}"), "DATA").to_string())
+            .chain((0..10).map(|_| usage("VOICE", "rated").to_string()))
+            .collect();
         let first = import(&app, NDJSON, rows.join("\n")).await;
-        assert_eq!(counts(&first), [30, 30, 0, 0], "{first}");
+        assert_eq!(counts(&first), [40, 40, 0, 0], "{first}");
         let before = all_usages(&app).await;
         let second = import(&app, NDJSON, rows.join("\n")).await;
         assert_eq!(second["status"], "succeeded");
-        assert_eq!(counts(&second), [30, 0, 30, 0], "{second}");
+        assert_eq!(counts(&second), [40, 0, 40, 0], "{second}");
         assert_eq!(all_usages(&app).await, before, "nothing changed");
-        assert_eq!(create_events(&app).await, 30, "no event for a skipped row");
+        assert_eq!(create_events(&app).await, 40, "no event for a skipped row");
     }
 
     async fn json_array_and_csv_imports_are_checked_row_by_row(app) {

@@ -9,7 +9,7 @@ use crate::server_process::ServerProcess;
 use entity::{event_outbox, usage as usage_table};
 use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -184,8 +184,14 @@ async fn the_commands_import_and_export_with_a_summary_and_exit_status(backend: 
         "{out}"
     );
     let good = dir.join("good.jsonl");
+    // Rows of their own: an id-less row equal to one on the same line of the first file
+    // would get its id and be skipped.
     let rows: Vec<String> = (0..10)
-        .map(|_| usage("DATA", "rated").to_string())
+        .map(|i| {
+            let mut row = usage("DATA", "rated");
+            row["description"] = json!(format!("good {i}"));
+            row.to_string()
+        })
         .collect();
     std::fs::write(&good, rows.join("\n")).expect("written");
     let (code, out) = cli(&[
