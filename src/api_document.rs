@@ -40,25 +40,49 @@ pub fn deref(mut schema: &'static Value) -> &'static Value {
     }
 }
 
-/// The path items of the document matching a request path under the base path.
-fn matching_paths(path: &str) -> impl Iterator<Item = (&'static String, &'static Value)> {
-    let segments: Vec<String> = path
-        .trim_end_matches('/')
-        .split('/')
-        .map(str::to_string)
-        .collect();
+/// The path items of the document matching a request path under the base path; a `{param}`
+/// segment matches any segment but an empty one.
+fn matching_paths(path: &str) -> impl Iterator<Item = (&'static String, &'static Value)> + '_ {
     document()["paths"]
         .as_object()
         .into_iter()
         .flatten()
         .filter(move |(template, _)| {
-            let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == segments.len()
-                && parts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t.starts_with('{') || t == s)
+            let mut segments = path.trim_end_matches('/').split('/');
+            let mut parts = template.split('/');
+            loop {
+                match (parts.next(), segments.next()) {
+                    (None, None) => return true,
+                    (Some(t), Some(s)) if (t.starts_with('{') && !s.is_empty()) || t == s => {}
+                    _ => return false,
+                }
+            }
         })
+}
+
+/// (method, path template, operation) of every operation in the document.
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str, &'static Value)> {
+    document()["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(template, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(method, operation)| (method.as_str(), template.as_str(), operation))
+        })
+}
+
+/// The operation the document defines for `method` (lower or upper case) on a request path
+/// under the base path; a literal segment wins over a template one (`/listener/event` over
+/// `/listener/{x}`).
+pub fn operation(method: &str, path: &str) -> Option<&'static Value> {
+    let method = method.to_ascii_lowercase();
+    matching_paths(path)
+        .filter_map(|(template, item)| Some((template, item.get(method.as_str())?)))
+        .min_by_key(|(template, _)| template.matches('{').count())
+        .map(|(_, operation)| operation)
 }
 
 /// The methods the document defines for a request path under the base path (`/usage/42` ->
@@ -73,9 +97,5 @@ pub fn allowed_methods(path: &str) -> Vec<String> {
 /// The operationId the document gives `method` on a request path under the base path
 /// (`GET /usage/42` -> `retrieveUsage`); None when it defines none.
 pub fn operation_id(method: &str, path: &str) -> Option<&'static str> {
-    let method = method.to_ascii_lowercase();
-    matching_paths(path)
-        // A literal segment wins over a template one (`/listener/event` over `/listener/{x}`).
-        .min_by_key(|(template, _)| template.matches('{').count())
-        .and_then(|(_, item)| item[method.as_str()]["operationId"].as_str())
+    operation(method, path)?["operationId"].as_str()
 }

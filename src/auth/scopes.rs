@@ -10,50 +10,22 @@ use std::sync::OnceLock;
 pub fn all() -> &'static BTreeSet<String> {
     static ALL: OnceLock<BTreeSet<String>> = OnceLock::new();
     ALL.get_or_init(|| {
-        operations()
+        api_document::operations()
             .map(|(_, _, operation)| operation["x-tmf635-scope"].as_str())
             .map(|scope| scope.unwrap_or_default().to_string())
             .collect()
     })
 }
 
-/// (method, path template, operation) of every operation in the document.
-fn operations() -> impl Iterator<Item = (&'static str, &'static str, &'static serde_json::Value)> {
-    api_document::document()["paths"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .flat_map(|(template, item)| {
-            item.as_object()
-                .into_iter()
-                .flatten()
-                .map(move |(method, operation)| (method.as_str(), template.as_str(), operation))
-        })
-}
-
 /// The scope the operation at `path` (under the base path) with `method` needs; None where no
 /// operation is (the router answers 404 or 405 there, and nothing is read or written).
 pub fn required(method: &Method, path: &str) -> Option<&'static str> {
     let method = if method == Method::HEAD {
-        "get".to_string()
+        "get"
     } else {
-        method.as_str().to_ascii_lowercase()
+        method.as_str()
     };
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    // A literal segment beats a `{param}` one: `/listener/event` is not `/listener/{x}`.
-    operations()
-        .filter(|(m, template, _)| *m == method && matches(template, &segments))
-        .max_by_key(|(_, template, _)| template.matches('{').count() == 0)
-        .and_then(|(_, _, operation)| operation["x-tmf635-scope"].as_str())
-}
-
-fn matches(template: &str, segments: &[&str]) -> bool {
-    let parts: Vec<&str> = template.split('/').collect();
-    parts.len() == segments.len()
-        && parts
-            .iter()
-            .zip(segments)
-            .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    api_document::operation(method, path)?["x-tmf635-scope"].as_str()
 }
 
 #[cfg(test)]
@@ -71,7 +43,7 @@ mod tests {
             "listener.write",
         ];
         let mut count = 0;
-        for (method, template, operation) in operations() {
+        for (method, template, operation) in api_document::operations() {
             let scope = operation["x-tmf635-scope"].as_str().unwrap_or_default();
             assert!(
                 known.contains(&scope),
