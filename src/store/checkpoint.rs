@@ -5,8 +5,8 @@
 //! stalls for it. Here automatic checkpoints are off (`wal_autocheckpoint=0`) and this task
 //! runs a PASSIVE checkpoint, which never blocks the writer or readers, shortly after the
 //! writer's commits and once a second in any case.
-//! Durability does not depend on it: a commit is durable once SQLite has synced its WAL
-//! frames, which it does inside COMMIT (`synchronous=FULL`).
+//! Durability does not depend on it: a commit is durable once its WAL frames are synced
+//! (`wal_sync`), and SQLite syncs the WAL before a checkpoint copies frames out of it.
 //! Under a steady stream of writes the WAL would still grow without end; `bound_wal` is the
 //! writer's share in keeping it bounded.
 
