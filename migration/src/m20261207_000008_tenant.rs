@@ -11,6 +11,7 @@
 //!   (`tenant = ?` and the rest) walks the same shapes as before. Indexes only retention uses
 //!   (across tenants) stay as they were.
 
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -158,110 +159,121 @@ fn with_tenant<C: Iden + Clone + 'static>(tenant: C, columns: &[C]) -> Vec<C> {
 const USAGE_NEW: &str = "usage_new";
 const ARRAY_VALUE_NEW: &str = "usage_array_value_new";
 
+/// The SQL text of a schema statement for `backend`.
+fn sql<S: SchemaStatementBuilder>(backend: DatabaseBackend, statement: &S) -> String {
+    match backend {
+        DatabaseBackend::Postgres => statement.to_string(PostgresQueryBuilder),
+        DatabaseBackend::MySql => statement.to_string(MysqlQueryBuilder),
+        DatabaseBackend::Sqlite => statement.to_string(SqliteQueryBuilder),
+    }
+}
+
+/// Every step, in order. They run as one batch on one connection: on SQLite another pooled
+/// connection may still hold the schema as it was before a step (a table dropped, an index
+/// not yet made), and would see the next step against it.
+fn steps(backend: DatabaseBackend) -> Vec<String> {
+    let mut steps = Vec::new();
+    for table in WITH_COLUMN {
+        let add = Table::alter()
+            .table(table)
+            .add_column(string(Columns::Tenant).default(""))
+            .to_owned();
+        steps.push(sql(backend, &add));
+    }
+    for (name, table, columns) in TENANT_INDEXES {
+        steps.push(sql(backend, &drop_index(name, table)));
+        let columns = with_tenant(Columns::Tenant, columns);
+        steps.push(sql(backend, &index(name, table, &columns)));
+    }
+    steps.push(sql(
+        backend,
+        &index(
+            RECEIVED_BY_TENANT,
+            Tables::ReceivedEvent,
+            &[Columns::Tenant, Columns::ReceivedAt],
+        ),
+    ));
+
+    // usage: rebuilt with the key (tenant, id).
+    for (name, _) in USAGE_INDEXES {
+        steps.push(sql(backend, &drop_index(name, Usage::Table)));
+    }
+    let usage = Table::create()
+        .table(Alias::new(USAGE_NEW))
+        .col(string(Usage::Tenant))
+        .col(string(Usage::Id))
+        .col(big_integer(Usage::Revision))
+        .col(timestamp_with_time_zone(Usage::CreatedAt))
+        .col(timestamp_with_time_zone_null(Usage::UsageDate))
+        .col(string_null(Usage::UsageType))
+        .col(string_null(Usage::Status))
+        .col(text_null(Usage::Description))
+        .col(string_null(Usage::UsageSpecificationId))
+        .col(string_null(Usage::AtType))
+        .col(json_binary(Usage::Document))
+        .primary_key(Index::create().col(Usage::Tenant).col(Usage::Id))
+        .to_owned();
+    steps.push(sql(backend, &usage));
+    steps.push(format!(
+        r#"INSERT INTO "{USAGE_NEW}" ("tenant", "id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document") SELECT '', "id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document" FROM "usage""#
+    ));
+    replace(&mut steps, "usage", USAGE_NEW);
+    for (name, columns) in USAGE_INDEXES {
+        let columns = with_tenant(Usage::Tenant, columns);
+        steps.push(sql(backend, &index(name, Usage::Table, &columns)));
+    }
+
+    // usage_array_value: rebuilt with the key (tenant, usage id, path, value).
+    steps.push(sql(
+        backend,
+        &drop_index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table),
+    ));
+    let array_value = Table::create()
+        .table(Alias::new(ARRAY_VALUE_NEW))
+        .col(string(UsageArrayValue::Tenant))
+        .col(string(UsageArrayValue::UsageId))
+        .col(string(UsageArrayValue::Path))
+        .col(text(UsageArrayValue::Value))
+        .col(timestamp_with_time_zone_null(UsageArrayValue::UsageDate))
+        // Also the index that finds a usage's rows when it changes or goes.
+        .primary_key(
+            Index::create()
+                .col(UsageArrayValue::Tenant)
+                .col(UsageArrayValue::UsageId)
+                .col(UsageArrayValue::Path)
+                .col(UsageArrayValue::Value),
+        )
+        .to_owned();
+    steps.push(sql(backend, &array_value));
+    steps.push(format!(
+        r#"INSERT INTO "{ARRAY_VALUE_NEW}" ("tenant", "usage_id", "path", "value", "usage_date") SELECT '', "usage_id", "path", "value", "usage_date" FROM "usage_array_value""#
+    ));
+    replace(&mut steps, "usage_array_value", ARRAY_VALUE_NEW);
+    let columns = with_tenant(UsageArrayValue::Tenant, &ARRAY_VALUE_COLUMNS);
+    steps.push(sql(
+        backend,
+        &index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table, &columns),
+    ));
+    steps
+}
+
 /// Drops `table` and gives `new` its name.
-async fn replace(db: &SchemaManagerConnection<'_>, table: &str, new: &str) -> Result<(), DbErr> {
-    db.execute_unprepared(&format!(r#"DROP TABLE "{table}""#))
-        .await?;
-    db.execute_unprepared(&format!(r#"ALTER TABLE "{new}" RENAME TO "{table}""#))
-        .await?;
-    Ok(())
+fn replace(steps: &mut Vec<String>, table: &str, new: &str) {
+    steps.push(format!(r#"DROP TABLE "{table}""#));
+    steps.push(format!(r#"ALTER TABLE "{new}" RENAME TO "{table}""#));
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for table in WITH_COLUMN {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(table)
-                        .add_column(string(Columns::Tenant).default(""))
-                        .to_owned(),
-                )
-                .await?;
+        let backend = manager.get_database_backend();
+        let mut batch = steps(backend).join(";\n");
+        // On SQLite the batch is a transaction of its own (PostgreSQL runs every migration in
+        // one), so a failure leaves the schema as it was.
+        if backend == DatabaseBackend::Sqlite {
+            batch = format!("BEGIN;\n{batch};\nCOMMIT");
         }
-        for (name, table, columns) in TENANT_INDEXES {
-            manager.drop_index(drop_index(name, table)).await?;
-            let columns = with_tenant(Columns::Tenant, columns);
-            manager.create_index(index(name, table, &columns)).await?;
-        }
-        manager
-            .create_index(index(
-                RECEIVED_BY_TENANT,
-                Tables::ReceivedEvent,
-                &[Columns::Tenant, Columns::ReceivedAt],
-            ))
-            .await?;
-
-        // usage: rebuilt with the key (tenant, id).
-        for (name, _) in USAGE_INDEXES {
-            manager.drop_index(drop_index(name, Usage::Table)).await?;
-        }
-        manager
-            .create_table(
-                Table::create()
-                    .table(Alias::new(USAGE_NEW))
-                    .col(string(Usage::Tenant))
-                    .col(string(Usage::Id))
-                    .col(big_integer(Usage::Revision))
-                    .col(timestamp_with_time_zone(Usage::CreatedAt))
-                    .col(timestamp_with_time_zone_null(Usage::UsageDate))
-                    .col(string_null(Usage::UsageType))
-                    .col(string_null(Usage::Status))
-                    .col(text_null(Usage::Description))
-                    .col(string_null(Usage::UsageSpecificationId))
-                    .col(string_null(Usage::AtType))
-                    .col(json_binary(Usage::Document))
-                    .primary_key(Index::create().col(Usage::Tenant).col(Usage::Id))
-                    .to_owned(),
-            )
-            .await?;
-        db.execute_unprepared(
-            r#"INSERT INTO "usage_new" ("tenant", "id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document") SELECT '', "id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document" FROM "usage""#,
-        )
-        .await?;
-        replace(db, "usage", USAGE_NEW).await?;
-        for (name, columns) in USAGE_INDEXES {
-            let columns = with_tenant(Usage::Tenant, columns);
-            manager
-                .create_index(index(name, Usage::Table, &columns))
-                .await?;
-        }
-
-        // usage_array_value: rebuilt with the key (tenant, usage id, path, value).
-        manager
-            .drop_index(drop_index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table))
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Alias::new(ARRAY_VALUE_NEW))
-                    .col(string(UsageArrayValue::Tenant))
-                    .col(string(UsageArrayValue::UsageId))
-                    .col(string(UsageArrayValue::Path))
-                    .col(text(UsageArrayValue::Value))
-                    .col(timestamp_with_time_zone_null(UsageArrayValue::UsageDate))
-                    // Also the index that finds a usage's rows when it changes or goes.
-                    .primary_key(
-                        Index::create()
-                            .col(UsageArrayValue::Tenant)
-                            .col(UsageArrayValue::UsageId)
-                            .col(UsageArrayValue::Path)
-                            .col(UsageArrayValue::Value),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        db.execute_unprepared(
-            r#"INSERT INTO "usage_array_value_new" ("tenant", "usage_id", "path", "value", "usage_date") SELECT '', "usage_id", "path", "value", "usage_date" FROM "usage_array_value""#,
-        )
-        .await?;
-        replace(db, "usage_array_value", ARRAY_VALUE_NEW).await?;
-        let columns = with_tenant(UsageArrayValue::Tenant, &ARRAY_VALUE_COLUMNS);
-        manager
-            .create_index(index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table, &columns))
-            .await?;
+        manager.get_connection().execute_unprepared(&batch).await?;
         Ok(())
     }
 
