@@ -41,6 +41,7 @@ fn usage_row(i: usize, rng: &mut Lcg) -> entity::usage::ActiveModel {
     );
     document.extend(usage.document);
     entity::usage::ActiveModel {
+        tenant: Set(String::new()),
         id: Set(id),
         revision: Set(1),
         created_at: Set(usage.date),
@@ -77,6 +78,7 @@ async fn load(store: &tmf635::store::Store, rows: usize) -> Vec<String> {
                     let document = document.as_object().cloned().unwrap_or_default();
                     array_index::rows(
                         <entity::usage::Entity as Table>::INDEXED_ARRAY_PATHS,
+                        "",
                         &r.id.clone().unwrap(),
                         &document,
                     )

@@ -218,6 +218,12 @@ pub struct Config {
     #[arg(long, env = "TMF635_AUTH_AUDIENCE")]
     pub auth_audience: Option<String>,
 
+    /// The bearer-token claim that names the caller's tenant. Set, tenancy is on: each request
+    /// sees only its tenant's rows, and credentials naming no tenant are refused (403).
+    /// Tenancy is also on when an API key carries a tenant (`tmf635 apikey create --tenant`).
+    #[arg(long, env = "TMF635_TENANT_CLAIM")]
+    pub tenant_claim: Option<String>,
+
     /// The `whsec_` secret of the upstream server whose events `/listener/*` receives: when
     /// set, posts there must carry a valid Standard Webhooks signature under five minutes old.
     #[arg(long, env = "TMF635_LISTENER_SECRET", hide_env_values = true)]

@@ -11,6 +11,9 @@ pub struct Model {
     pub http_status: Option<i32>,
     pub error: Option<String>,
     pub duration_ms: i64,
+    /// The tenant the row belongs to; the empty string is the one tenant of a server without
+    /// tenancy.
+    pub tenant: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

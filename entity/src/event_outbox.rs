@@ -22,6 +22,9 @@ pub struct Model {
     /// nothing queries inside it).
     #[sea_orm(column_type = "Text")]
     pub payload: String,
+    /// The tenant the row belongs to; the empty string is the one tenant of a server without
+    /// tenancy.
+    pub tenant: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// The `whsec_` secret its callbacks are signed with; none for older subscriptions.
     pub secret: Option<String>,
+    /// The tenant the row belongs to; the empty string is the one tenant of a server without
+    /// tenancy.
+    pub tenant: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,9 @@ pub struct Model {
     pub received_at: DateTimeUtc,
     #[sea_orm(column_type = "JsonBinary")]
     pub document: Json,
+    /// The tenant the row belongs to; the empty string is the one tenant of a server without
+    /// tenancy.
+    pub tenant: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub removed_at: DateTimeUtc,
+    /// The tenant the row belongs to; the empty string is the one tenant of a server without
+    /// tenancy.
+    pub tenant: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

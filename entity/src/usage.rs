@@ -3,6 +3,10 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "usage")]
 pub struct Model {
+    /// The tenant the usage belongs to (the empty string without tenancy); with `id`, the key:
+    /// two tenants may hold usages of the same id (an import keeps ids).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// Bumped by every change; writes succeed only on the revision they read (optimistic

@@ -7,6 +7,9 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "usage_array_value")]
 pub struct Model {
+    /// The usage's tenant (see `usage::Model::tenant`).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub usage_id: String,
     #[sea_orm(primary_key, auto_increment = false)]

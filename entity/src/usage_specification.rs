@@ -19,6 +19,9 @@ pub struct Model {
     /// The whole UsageSpecification as stored (without id and href, which the server owns).
     #[sea_orm(column_type = "JsonBinary")]
     pub document: Json,
+    /// The tenant the row belongs to; the empty string is the one tenant of a server without
+    /// tenancy.
+    pub tenant: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261201_000004_event_payload_text;
 mod m20261203_000005_retention;
 mod m20261206_000006_bulk_job;
 mod m20261206_000007_auth;
+mod m20261207_000008_tenant;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_retention::Migration),
             Box::new(m20261206_000006_bulk_job::Migration),
             Box::new(m20261206_000007_auth::Migration),
+            Box::new(m20261207_000008_tenant::Migration),
         ]
     }
 }

@@ -16,6 +16,15 @@ pub struct JwtVerifier {
     pub jwks: Option<Arc<Jwks>>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// The claim naming the caller's tenant, when tenancy is configured.
+    pub tenant_claim: Option<String>,
+}
+
+/// What a valid token says of its bearer.
+pub struct Verified {
+    pub scopes: Vec<String>,
+    /// The tenant claim's value, when configured and a string.
+    pub tenant: Option<String>,
 }
 
 /// The claims read beyond the registered ones jsonwebtoken checks.
@@ -25,6 +34,9 @@ struct Claims {
     scope: Option<String>,
     #[serde(default)]
     scp: Option<Scp>,
+    /// The rest, where the tenant claim is looked up (its name is a setting).
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `scp` is an array in most providers, a space-separated string in some.
@@ -36,8 +48,9 @@ enum Scp {
 }
 
 impl JwtVerifier {
-    /// The token's scopes when it checks out, else why not (safe to tell the client).
-    pub async fn verify(&self, token: &str) -> Result<Vec<String>, String> {
+    /// The token's scopes and tenant when it checks out, else why not (safe to tell the
+    /// client).
+    pub async fn verify(&self, token: &str) -> Result<Verified, String> {
         let header = decode_header(token)
             .map_err(|_| "the token is malformed or uses an algorithm not accepted".to_string())?;
         let key = match header.alg {
@@ -85,7 +98,11 @@ impl JwtVerifier {
             Some(Scp::Text(text)) => scopes.extend(text.split_whitespace().map(str::to_string)),
             None => {}
         }
-        Ok(scopes)
+        let tenant = self.tenant_claim.as_ref().and_then(|claim| {
+            let value = data.claims.other.get(claim)?;
+            value.as_str().map(str::to_string)
+        });
+        Ok(Verified { scopes, tenant })
     }
 }
 

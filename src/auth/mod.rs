@@ -8,6 +8,11 @@
 //!
 //! Authentication is on when a JWT verifier is configured (a JWKS or an HS256 secret) or an API
 //! key was ever issued in the database, as seen at start.
+//!
+//! Tenancy is on when a tenant claim is configured (`TMF635_TENANT_CLAIM`) or an API key with a
+//! tenant was issued, as seen at start: each request then carries the tenant its credentials
+//! name (a `Tenant` in its extensions, which handlers bind the store to), and credentials
+//! naming none are refused (403). Without it, every request is the implicit tenant's.
 
 pub mod api_key;
 pub mod jwks;
@@ -18,7 +23,7 @@ pub mod scopes;
 use crate::config::Config;
 use crate::error::Error;
 use crate::handlers::BASE_PATH;
-use crate::store::Store;
+use crate::store::{Store, Tenant};
 use jsonwebtoken::DecodingKey;
 use jwt::JwtVerifier;
 use poem::http::header;
@@ -33,6 +38,8 @@ const MIN_HS256_SECRET_BYTES: usize = 32;
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub scopes: BTreeSet<String>,
+    /// The tenant the credentials name (the token's tenant claim, the key's tenant).
+    pub tenant: Option<String>,
 }
 
 /// The authentication of the server; cloning shares it.
@@ -43,6 +50,7 @@ struct Verifiers {
     /// None when only API keys are accepted.
     jwt: Option<JwtVerifier>,
     store: Store,
+    tenancy: bool,
 }
 
 impl Auth {
@@ -75,9 +83,22 @@ impl Auth {
             jwks,
             issuer: config.auth_issuer.clone(),
             audience: config.auth_audience.clone(),
+            tenant_claim: config.tenant_claim.clone(),
         });
         let keys_issued = store.api_keys_issued().await.map_err(|e| e.to_string())?;
+        let keys_with_tenant = store
+            .api_keys_with_tenant()
+            .await
+            .map_err(|e| e.to_string())?;
+        let tenancy = config.tenant_claim.is_some() || keys_with_tenant;
         if jwt.is_none() && !keys_issued {
+            if tenancy {
+                return Err(
+                    "TMF635_TENANT_CLAIM needs authentication: set TMF635_AUTH_JWKS or \
+                     TMF635_AUTH_HS256_SECRET, or issue API keys"
+                        .into(),
+                );
+            }
             tracing::warn!(
                 "AUTHENTICATION IS OFF: anyone who reaches this port can read, change and delete \
                  every usage and subscription. Set TMF635_AUTH_JWKS or TMF635_AUTH_HS256_SECRET, \
@@ -88,11 +109,13 @@ impl Auth {
         tracing::info!(
             jwt = jwt.is_some(),
             api_keys = keys_issued,
+            tenancy,
             "authentication on: every API operation needs credentials with its scope"
         );
         Ok(Auth(Some(Arc::new(Verifiers {
             jwt,
             store: store.clone(),
+            tenancy,
         }))))
     }
 
@@ -107,20 +130,27 @@ pub async fn authenticate<E: Endpoint>(
     mut request: Request,
     auth: Auth,
 ) -> poem::Result<Response> {
-    if let Some(verifiers) = &auth.0 {
-        let path = request.uri().path();
-        let scope = path
-            .strip_prefix(BASE_PATH)
-            .and_then(|api_path| scopes::required(request.method(), api_path));
-        if let Some(scope) = scope {
-            let principal = verifiers.principal(&request).await?;
-            if !principal.scopes.contains(scope) {
-                return Err(Error::Forbidden(format!(
-                    "this operation needs the scope `{scope}`, which the credentials do not carry"
-                ))
-                .into());
+    match &auth.0 {
+        None => {
+            request.extensions_mut().insert(Tenant::implicit());
+        }
+        Some(verifiers) => {
+            let path = request.uri().path();
+            let scope = path
+                .strip_prefix(BASE_PATH)
+                .and_then(|api_path| scopes::required(request.method(), api_path));
+            if let Some(scope) = scope {
+                let principal = verifiers.principal(&request).await?;
+                if !principal.scopes.contains(scope) {
+                    return Err(Error::Forbidden(format!(
+                        "this operation needs the scope `{scope}`, which the credentials do not carry"
+                    ))
+                    .into());
+                }
+                let tenant = verifiers.tenant(&principal)?;
+                request.extensions_mut().insert(tenant);
+                request.extensions_mut().insert(principal);
             }
-            request.extensions_mut().insert(principal);
         }
     }
     endpoint
@@ -130,6 +160,23 @@ pub async fn authenticate<E: Endpoint>(
 }
 
 impl Verifiers {
+    /// The tenant whose rows the request may see.
+    fn tenant(&self, principal: &Principal) -> Result<Tenant, Error> {
+        match (self.tenancy, principal.tenant.as_deref()) {
+            (false, None) => Ok(Tenant::implicit()),
+            (false, Some(_)) => Err(Error::Forbidden(
+                "the credentials name a tenant, and this server was started without tenancy; \
+                 it turns on at its next start"
+                    .into(),
+            )),
+            (true, name) => name.and_then(Tenant::named).ok_or_else(|| {
+                Error::Forbidden(
+                    "the credentials name no tenant, and this server has tenancy".into(),
+                )
+            }),
+        }
+    }
+
     async fn principal(&self, request: &Request) -> Result<Principal, Error> {
         let headers = request.headers();
         let bearer = headers
@@ -163,9 +210,10 @@ impl Verifiers {
             .jwt
             .as_ref()
             .ok_or_else(|| Error::Unauthorized("this server accepts API keys only".into()))?;
-        let scopes = jwt.verify(token).await.map_err(Error::Unauthorized)?;
+        let verified = jwt.verify(token).await.map_err(Error::Unauthorized)?;
         Ok(Principal {
-            scopes: scopes.into_iter().collect(),
+            scopes: verified.scopes.into_iter().collect(),
+            tenant: verified.tenant,
         })
     }
 
@@ -175,6 +223,7 @@ impl Verifiers {
             found.ok_or_else(|| Error::Unauthorized("the API key is unknown or revoked".into()))?;
         Ok(Principal {
             scopes: key.scopes.split_whitespace().map(str::to_string).collect(),
+            tenant: key.tenant,
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::store::import::{ImportRow, Stored};
 use crate::store::jobs::{self, Counts};
-use crate::store::Store;
+use crate::store::{Store, Tenant, TenantStore};
 use chrono::{DateTime, Utc};
 use entity::bulk_job::Model as Job;
 use entity::usage::Entity as UsageTable;
@@ -70,9 +70,10 @@ impl Imports {
         }
     }
 
-    /// Spools `body`, records the job and starts it; answers the job as recorded.
+    /// Spools `body`, records the job as `tenant`'s and starts it; answers the job as recorded.
     pub async fn start(
         &self,
+        tenant: &TenantStore,
         format: Format,
         body: poem::Body,
         href_prefix: String,
@@ -87,7 +88,7 @@ impl Imports {
         job.href_prefix = Some(href_prefix);
         let dir = &self.settings.spool_dir;
         let path = spool::receive(body, dir, &job.id, self.settings.max_import_bytes).await?;
-        let job = match self.store.create_job(job).await {
+        let job = match tenant.create_job(job).await {
             Ok(job) => job,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&path).await;
@@ -146,33 +147,40 @@ impl Imports {
             skip: job.rows_read.max(0) as u64,
         };
         tokio::task::spawn_blocking(move || read::read_file(reading, sender));
+        // The rows are the job's tenant's.
+        let store = self.store.for_tenant(Tenant::of_row(&job.tenant));
         let mut batch = Batch::new(counts);
         loop {
             let item = match tokio::time::timeout(HEARTBEAT, rows.recv()).await {
                 Ok(Some(item)) => item,
                 Ok(None) => break,
                 Err(_) => {
-                    batch = self.store_batch(&job.id, batch).await?;
+                    batch = self.store_batch(&store, &job.id, batch).await?;
                     continue;
                 }
             };
             match item {
                 Item::Row(line, row) => batch.add(line, row),
                 Item::Fatal(message) => {
-                    let batch = self.store_batch(&job.id, batch).await?;
+                    let batch = self.store_batch(&store, &job.id, batch).await?;
                     return Ok((Some(message), batch.counts.heartbeat));
                 }
             }
             if batch.len() >= self.settings.batch_rows {
-                batch = self.store_batch(&job.id, batch).await?;
+                batch = self.store_batch(&store, &job.id, batch).await?;
             }
         }
-        let batch = self.store_batch(&job.id, batch).await?;
+        let batch = self.store_batch(&store, &job.id, batch).await?;
         Ok((None, batch.counts.heartbeat))
     }
 
     /// Stores a batch with the job's counts after it; answers the next, empty batch.
-    async fn store_batch(&self, job: &str, batch: Batch) -> Result<Batch, Error> {
+    async fn store_batch(
+        &self,
+        store: &TenantStore,
+        job: &str,
+        batch: Batch,
+    ) -> Result<Batch, Error> {
         let Batch {
             counts,
             read,
@@ -181,8 +189,7 @@ impl Imports {
         } = batch;
         let (base, pending, heartbeat) = (counts.clone(), rejected.clone(), jobs::now());
         let previous = counts.heartbeat;
-        let stored = self
-            .store
+        let stored = store
             .import_batch::<UsageTable, _>(job.to_string(), previous, rows, move |stored| {
                 after(&base, read, &pending, stored, heartbeat)
             })

@@ -21,8 +21,12 @@ pub enum ApiKeyCommand {
         /// listener.write.
         #[arg(long = "scope", required = true, num_args = 1..)]
         scopes: Vec<String>,
+        /// The tenant whose rows the key sees. Issuing a key with a tenant turns tenancy on at
+        /// the server's next start (keys without one are then refused).
+        #[arg(long)]
+        tenant: Option<String>,
     },
-    /// Lists the keys (never the keys themselves): id, name, scopes, created, revoked.
+    /// Lists the keys (never the keys themselves): id, name, scopes, tenant, created, revoked.
     List,
     /// Revokes a key by its id: it is refused from the next request on.
     Revoke { id: String },
@@ -48,11 +52,18 @@ async fn execute(command: &ApiKeyCommand, config: &Config) -> Result<(), String>
     .await
     .map_err(|e| format!("cannot open the database: {e}"))?;
     match command {
-        ApiKeyCommand::Create { name, scopes } => {
+        ApiKeyCommand::Create {
+            name,
+            scopes,
+            tenant,
+        } => {
             let scopes = checked_scopes(scopes)?;
+            if tenant.as_deref() == Some("") {
+                return Err("--tenant must name a tenant".into());
+            }
             let key = api_key::generate().map_err(|e| format!("no random bytes: {e}"))?;
             let row = store
-                .create_api_key(name.clone(), api_key::hash(&key), scopes, None)
+                .create_api_key(name.clone(), api_key::hash(&key), scopes, tenant.clone())
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!(
@@ -67,10 +78,11 @@ async fn execute(command: &ApiKeyCommand, config: &Config) -> Result<(), String>
             for key in store.api_keys().await.map_err(|e| e.to_string())? {
                 let revoked = key.revoked_at.map(time).unwrap_or_else(|| "-".into());
                 println!(
-                    "{}\t{}\t{}\tcreated {}\trevoked {}",
+                    "{}\t{}\t{}\ttenant {}\tcreated {}\trevoked {}",
                     key.id,
                     key.name,
                     key.scopes,
+                    key.tenant.as_deref().unwrap_or("-"),
                     time(key.created_at),
                     revoked
                 );

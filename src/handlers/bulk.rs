@@ -15,6 +15,7 @@ use crate::model::scalar::Integer;
 use crate::query::{self, FieldSelection};
 use crate::resource_kind::ResourceKind;
 use crate::store::jobs::{self, EXPORT, IMPORT};
+use crate::store::TenantStore;
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::bulk_job::Model as Job;
 use entity::usage::Entity as UsageTable;
@@ -79,7 +80,11 @@ impl Handlers {
         body: Upload<UsageCreate>,
     ) -> poem::Result<CreateImportJobResponse> {
         let prefix = href_prefix(&self.settings, request, ResourceKind::Usage);
-        let job = self.imports.start(body.format, body.body, prefix).await?;
+        let store = self.store_for(request)?;
+        let job = self
+            .imports
+            .start(&store, body.format, body.body, prefix)
+            .await?;
         Ok(CreateImportJobResponse::Created(JsonBody(
             self.import_body(request, job),
         )))
@@ -90,7 +95,7 @@ impl Handlers {
         request: &Request,
         id: String,
     ) -> poem::Result<RetrieveImportJobResponse> {
-        let job = self.store.job(IMPORT, &id).await?;
+        let job = self.store_for(request)?.job(IMPORT, &id).await?;
         Ok(RetrieveImportJobResponse::Ok(JsonBody(
             self.import_body(request, job),
         )))
@@ -103,7 +108,7 @@ impl Handlers {
         limit: Option<Integer>,
     ) -> poem::Result<ListImportJobResponse> {
         let (offset, limit) = paging(&self.settings, offset, limit)?;
-        let jobs = self.store.jobs(IMPORT, offset, limit).await?;
+        let jobs = self.store_for(request)?.jobs(IMPORT, offset, limit).await?;
         Ok(ListImportJobResponse::Ok(JsonBody(
             jobs.into_iter()
                 .map(|job| self.import_body(request, job))
@@ -131,12 +136,13 @@ impl Handlers {
                 }
             },
         };
-        export_query(&query, self.store.backend())?;
+        let store = self.store_for(request)?;
+        export_query(&query, &store)?;
         let now = jobs::now();
         let mut job = jobs::new_job(EXPORT, jobs::SUCCEEDED, format.content_type());
         job.query = Some(query);
         job.completed_at = Some(now);
-        let job = self.store.create_job(job).await?;
+        let job = store.create_job(job).await?;
         Ok(CreateExportJobResponse::Created(JsonBody(
             self.export_body(request, job),
         )))
@@ -147,7 +153,7 @@ impl Handlers {
         request: &Request,
         id: String,
     ) -> poem::Result<RetrieveExportJobResponse> {
-        let job = self.store.job(EXPORT, &id).await?;
+        let job = self.store_for(request)?.job(EXPORT, &id).await?;
         Ok(RetrieveExportJobResponse::Ok(JsonBody(
             self.export_body(request, job),
         )))
@@ -160,7 +166,7 @@ impl Handlers {
         limit: Option<Integer>,
     ) -> poem::Result<ListExportJobResponse> {
         let (offset, limit) = paging(&self.settings, offset, limit)?;
-        let jobs = self.store.jobs(EXPORT, offset, limit).await?;
+        let jobs = self.store_for(request)?.jobs(EXPORT, offset, limit).await?;
         Ok(ListExportJobResponse::Ok(JsonBody(
             jobs.into_iter()
                 .map(|job| self.export_body(request, job))
@@ -173,11 +179,11 @@ impl Handlers {
         request: &Request,
         id: String,
     ) -> poem::Result<DownloadExportJobResponse> {
-        let job = self.store.job(EXPORT, &id).await?;
+        let store = self.store_for(request)?;
+        let job = store.job(EXPORT, &id).await?;
         let format = Format::of(&job.content_type).unwrap_or(Format::Ndjson);
-        let (filter, fields) =
-            export_query(job.query.as_deref().unwrap_or(""), self.store.backend())?;
-        let (store, fields) = (self.store.clone(), std::sync::Arc::new(fields));
+        let (filter, fields) = export_query(job.query.as_deref().unwrap_or(""), &store)?;
+        let fields = std::sync::Arc::new(fields);
         let prefix = href_prefix(&self.settings, request, ResourceKind::Usage);
         let max_bytes = self.settings.max_page_bytes;
         let rows = Rows::<Usage>::stream(format, move |after| {
@@ -219,7 +225,7 @@ impl Handlers {
 /// An export's query: the filter of a list of usages, and its `fields`.
 fn export_query(
     raw: &str,
-    backend: sea_orm::DatabaseBackend,
+    store: &TenantStore,
 ) -> Result<(sea_orm::sea_query::Condition, Option<FieldSelection>), Error> {
     let pairs = query::filter::pairs(raw)?;
     if let Some((name, _, _)) = pairs
@@ -236,6 +242,6 @@ fn export_query(
         .map(|(_, _, v)| FieldSelection::parse(ResourceKind::Usage, v))
         .transpose()?;
     let filter = query::filter::parse(raw, query::RESERVED)?;
-    let compiled = query::compile::compile::<UsageTable>(&filter, &[], backend)?;
+    let compiled = query::compile::compile::<UsageTable>(&filter, &[], store)?;
     Ok((compiled.condition, fields))
 }

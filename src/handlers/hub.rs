@@ -58,7 +58,7 @@ fn delivery_body(d: delivery::Model) -> Document<EventDelivery> {
 impl Handlers {
     pub async fn register_listener(
         &self,
-        _request: &Request,
+        request: &Request,
         body: Document<EventSubscriptionInput>,
     ) -> poem::Result<RegisterListenerResponse> {
         let body = body.into_json();
@@ -83,8 +83,9 @@ impl Handlers {
         // unregistering one resolves it. Not 429 (no rate: waiting does not help) nor 403
         // (nothing to do with who asks). Checked before the insert, not in its transaction:
         // registrations racing on several instances may go a few over.
+        let store = self.store_for(request)?;
         let max = self.settings.max_subscriptions;
-        if self.store.subscription_count().await? >= max {
+        if store.subscription_count().await? >= max {
             return Err(Error::Conflict(format!(
                 "this server keeps at most {max} subscriptions (TMF635_MAX_SUBSCRIPTIONS); \
                  unregister one first"
@@ -93,8 +94,7 @@ impl Handlers {
         }
         let secret = crate::events::signature::new_secret()
             .map_err(|e| Error::Internal(format!("no random bytes for the secret: {e}")))?;
-        let subscription = self
-            .store
+        let subscription = store
             .create_subscription(callback, query, secret.clone())
             .await?;
         // The only time the secret is answered: the subscriber keeps it to verify callbacks.
@@ -107,15 +107,15 @@ impl Handlers {
 
     pub async fn unregister_listener(
         &self,
-        _request: &Request,
+        request: &Request,
         id: String,
     ) -> poem::Result<UnregisterListenerResponse> {
-        self.store.delete_subscription(&id).await?;
+        self.store_for(request)?.delete_subscription(&id).await?;
         Ok(UnregisterListenerResponse::NoContent)
     }
 
-    pub async fn list_hub(&self, _request: &Request) -> poem::Result<ListHubResponse> {
-        let subscriptions = self.store.subscriptions().await?;
+    pub async fn list_hub(&self, request: &Request) -> poem::Result<ListHubResponse> {
+        let subscriptions = self.store_for(request)?.subscriptions().await?;
         Ok(ListHubResponse::Ok(JsonBody(
             subscriptions.into_iter().map(subscription_body).collect(),
         )))
@@ -123,10 +123,10 @@ impl Handlers {
 
     pub async fn retrieve_hub(
         &self,
-        _request: &Request,
+        request: &Request,
         id: String,
     ) -> poem::Result<RetrieveHubResponse> {
-        let subscription = self.store.subscription(&id).await?;
+        let subscription = self.store_for(request)?.subscription(&id).await?;
         Ok(RetrieveHubResponse::Ok(JsonBody(subscription_body(
             subscription,
         ))))
@@ -134,7 +134,7 @@ impl Handlers {
 
     pub async fn list_hub_delivery(
         &self,
-        _request: &Request,
+        request: &Request,
         id: String,
         status: Option<String>,
         offset: Option<Integer>,
@@ -149,10 +149,10 @@ impl Handlers {
                 .into());
             }
         }
-        self.store.subscription(&id).await?;
+        let store = self.store_for(request)?;
+        store.subscription(&id).await?;
         let (offset, limit) = paging(&self.settings, offset, limit)?;
-        let deliveries = self
-            .store
+        let deliveries = store
             .deliveries(&id, status.as_deref(), offset, limit)
             .await?;
         Ok(ListHubDeliveryResponse::Ok(JsonBody(
@@ -162,11 +162,12 @@ impl Handlers {
 
     pub async fn redrive_hub(
         &self,
-        _request: &Request,
+        request: &Request,
         id: String,
     ) -> poem::Result<RedriveHubResponse> {
-        self.store.subscription(&id).await?;
-        let redriven = self.store.redrive(&id).await?;
+        let store = self.store_for(request)?;
+        store.subscription(&id).await?;
+        let redriven = store.redrive(&id).await?;
         Ok(RedriveHubResponse::Ok(JsonBody(
             Document::<RedriveResult>::from_json(object(json!({ "redriven": redriven }))),
         )))

@@ -29,7 +29,10 @@ impl Handlers {
                 )));
             }
         }
-        let id = self.store.record_received_event(event_type, event).await?;
+        let id = self
+            .store_for(request)?
+            .record_received_event(event_type, event)
+            .await?;
         let mut answer = Map::new();
         answer.insert("id".into(), Value::String(id));
         let path = request.uri().path();
@@ -54,7 +57,7 @@ impl Handlers {
         let paged = offset.is_some() || limit.is_some();
         let (offset, limit) = paging(&self.settings, offset, limit)?;
         let (events, total) = self
-            .store
+            .store_for(request)?
             .received_events(event_type.as_deref(), offset, limit)
             .await?;
         let items: Vec<Document<models::Any>> = events

@@ -14,8 +14,10 @@ pub use operations::new_document;
 
 use crate::bulk::import::Imports;
 use crate::config::Config;
+use crate::error::Error;
 use crate::events::callback::CallbackClient;
-use crate::store::Store;
+use crate::store::{Store, Tenant, TenantStore};
+use poem::Request;
 use std::sync::Arc;
 
 /// The base path of every TMF635 operation.
@@ -62,6 +64,17 @@ pub struct Handlers {
 }
 
 impl Handlers {
+    /// The store as the request's tenant sees it: every read and write of a handler goes
+    /// through it. The tenant was put on the request by `auth::authenticate`; a request
+    /// without one is refused rather than given any tenant's rows.
+    fn store_for(&self, request: &Request) -> Result<TenantStore, Error> {
+        let tenant = request
+            .extensions()
+            .get::<Tenant>()
+            .ok_or_else(|| Error::Forbidden("the request names no tenant".into()))?;
+        Ok(self.store.for_tenant(tenant.clone()))
+    }
+
     pub fn new(
         store: Store,
         imports: Imports,

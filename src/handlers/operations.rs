@@ -101,8 +101,9 @@ impl Handlers {
             .map(|s| query::sort::parse(T::KIND, &s))
             .transpose()?
             .unwrap_or_default();
-        let compiled = query::compile::compile::<T>(&filter, &sort, self.store.backend())?;
-        let order = query::sort::order_terms::<T>(&sort, self.store.backend());
+        let store = self.store_for(request)?;
+        let compiled = query::compile::compile::<T>(&filter, &sort, &store)?;
+        let order = query::sort::order_terms::<T>(&sort, store.backend());
         let list = ListQuery {
             filter: compiled.condition,
             order: if sort.is_empty() { Vec::new() } else { order },
@@ -112,7 +113,7 @@ impl Handlers {
             max_bytes: self.settings.max_page_bytes,
         };
         let prefix = href_prefix(&self.settings, request, T::KIND);
-        let page = self.store.list::<T>(list, offset, limit, &prefix).await?;
+        let page = store.list::<T>(list, offset, limit, &prefix).await?;
         let items: Vec<Document<M>> = page
             .items
             .into_iter()
@@ -148,7 +149,7 @@ impl Handlers {
         // which is `M` without id and href (same attributes, same types), and what the server
         // adds (id, href, `complete`) is valid by construction.
         complete(&mut document);
-        let row = self.store.create::<T>(document).await?;
+        let row = self.store_for(request)?.create::<T>(document).await?;
         // The stored document starts with this request's id and href: it is the body as is.
         Ok(Versioned {
             etag: etag(row.revision),
@@ -167,7 +168,10 @@ impl Handlers {
     {
         let selection = fields::<T>(fields_param.as_deref())?;
         let prefix = href_prefix(&self.settings, request, T::KIND);
-        let row = self.store.find_rendered::<T>(id, &prefix).await?;
+        let row = self
+            .store_for(request)?
+            .find_rendered::<T>(id, &prefix)
+            .await?;
         Ok(Versioned {
             etag: etag(row.revision),
             body: Self::rendered_body(row, selection.as_ref()),
@@ -202,7 +206,7 @@ impl Handlers {
             max_document_bytes: self.settings.max_body_bytes,
         };
         let row = self
-            .store
+            .store_for(request)?
             .update::<T, _>(id, expected.as_deref(), |current| {
                 let changed = apply_patch(current, &patch, limits)?;
                 for owned in SERVER_OWNED {
@@ -224,6 +228,7 @@ impl Handlers {
 
     pub(super) async fn delete_resource<T>(
         &self,
+        request: &Request,
         id: &str,
         if_match: Option<String>,
     ) -> Result<(), Error>
@@ -231,7 +236,9 @@ impl Handlers {
         T: Table,
     {
         let expected = if_match.as_deref().and_then(parse_if_match);
-        self.store.delete::<T>(id, expected.as_deref()).await
+        self.store_for(request)?
+            .delete::<T>(id, expected.as_deref())
+            .await
     }
 }
 

@@ -89,11 +89,12 @@ impl Handlers {
 
     pub async fn delete_usage(
         &self,
-        _request: &Request,
+        request: &Request,
         id: String,
         if_match: Option<String>,
     ) -> poem::Result<DeleteUsageResponse> {
-        self.delete_resource::<UsageTable>(&id, if_match).await?;
+        self.delete_resource::<UsageTable>(request, &id, if_match)
+            .await?;
         Ok(DeleteUsageResponse::NoContent)
     }
 }

@@ -123,11 +123,11 @@ impl Handlers {
 
     pub async fn delete_usage_specification(
         &self,
-        _request: &Request,
+        request: &Request,
         id: String,
         if_match: Option<String>,
     ) -> poem::Result<DeleteUsageSpecificationResponse> {
-        self.delete_resource::<SpecificationTable>(&id, if_match)
+        self.delete_resource::<SpecificationTable>(request, &id, if_match)
             .await?;
         Ok(DeleteUsageSpecificationResponse::NoContent)
     }

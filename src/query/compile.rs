@@ -15,7 +15,7 @@ use super::sql::{push_array_elements, push_pg_json, push_scalar, Context, Sql};
 use super::{Condition, Filter, Op, SortKey};
 use crate::error::Error;
 use crate::store::resource::{IndexCount, IndexScan};
-use crate::store::Table;
+use crate::store::{Table, TenantStore};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::{Condition as SqlCondition, SimpleExpr};
 use sea_orm::{DatabaseBackend, IdenStatic, Value};
@@ -51,17 +51,20 @@ pub struct Compiled {
     pub index_scan: Option<IndexScan>,
 }
 
+/// Compiles for the tenant of `store`: the array-value index is probed for its rows only (the
+/// store adds the tenant's condition to everything else, see `TenantStore::list`).
 pub fn compile<T: Table>(
     filter: &Filter,
     sort: &[SortKey],
-    backend: DatabaseBackend,
+    store: &TenantStore,
 ) -> Result<Compiled, Error> {
+    let backend = store.backend();
     let resolved = filter
         .conditions
         .iter()
         .map(|c| resolve::<T>(c, backend))
         .collect::<Result<Vec<_>, _>>()?;
-    let probe = index_probe::plan::<T>(&resolved);
+    let probe = index_probe::plan::<T>(&resolved, store.tenant());
     let index_scan = probe
         .as_ref()
         .and_then(|p| index_probe::index_scan::<T>(p, &resolved, sort, backend));

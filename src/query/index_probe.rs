@@ -1,7 +1,7 @@
 //! When a filter can use the array-value index (`store::array_index`): an equality on an
 //! indexed array attribute (`relatedParty.id=P` or `=P,Q`) becomes
-//! `id IN (SELECT usage_id FROM usage_array_value WHERE path = .. AND value IN (..) AND
-//! <usageDate conditions>)`, an index range scan instead of a JSON walk over every row.
+//! `id IN (SELECT usage_id FROM usage_array_value WHERE tenant = .. AND path = .. AND value IN
+//! (..) AND <usageDate conditions>)`, an index range scan instead of a JSON walk over every row.
 //! When nothing else is asked (only usageDate conditions beside it), the index alone answers
 //! the count (`IndexCount`), and, sorted by usageDate, the page too (`IndexScan`).
 //!
@@ -13,7 +13,7 @@ use super::compile::{push_comparison, Resolved};
 use super::sql::Sql;
 use super::{Op, SortKey};
 use crate::store::resource::{IndexCount, IndexScan};
-use crate::store::Table;
+use crate::store::{Table, Tenant};
 use sea_orm::DatabaseBackend;
 
 /// The name of the date attribute the index rows carry (as column `usage_date`, the same name
@@ -28,6 +28,8 @@ pub(super) struct Probe {
     pub replaces_exists: bool,
     /// The usageDate conditions, applied in the index scan as well.
     dates: Vec<usize>,
+    /// Whose index rows are probed.
+    tenant: Tenant,
 }
 
 impl Probe {
@@ -37,7 +39,7 @@ impl Probe {
     }
 }
 
-pub(super) fn plan<T: Table>(resolved: &[Resolved]) -> Option<Probe> {
+pub(super) fn plan<T: Table>(resolved: &[Resolved], tenant: &Tenant) -> Option<Probe> {
     let member = resolved.iter().position(|c| {
         c.condition.op == Op::Eq
             && c.arrays == [0]
@@ -62,6 +64,7 @@ pub(super) fn plan<T: Table>(resolved: &[Resolved]) -> Option<Probe> {
         member,
         replaces_exists,
         dates,
+        tenant: tenant.clone(),
     })
 }
 
@@ -72,19 +75,23 @@ pub(super) fn push_in<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolv
     sql.push(")");
 }
 
-/// Appends `EXISTS (SELECT 1 FROM "usage_array_value" WHERE "usage_id" = "usage"."id" AND
-/// ...)`: the primary key `(usage_id, path, value)` answers it for one row. The usageDate
-/// conditions are left to the row itself.
+/// Appends `EXISTS (SELECT 1 FROM "usage_array_value" WHERE "tenant" = "usage"."tenant" AND
+/// "usage_id" = "usage"."id" AND ...)`: the primary key `(tenant, usage_id, path, value)`
+/// answers it for one row. The usageDate conditions are left to the row itself.
 pub(super) fn push_exists<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
+    let table = T::default().table_name().to_string();
     sql.push(&format!(
-        "EXISTS (SELECT 1 FROM \"usage_array_value\" WHERE \"usage_array_value\".\"usage_id\" = \"{}\".\"id\" AND ",
-        T::default().table_name()
+        "EXISTS (SELECT 1 FROM \"usage_array_value\" WHERE \"usage_array_value\".\"tenant\" = \"{table}\".\"tenant\" AND \"usage_array_value\".\"usage_id\" = \"{table}\".\"id\" AND "
     ));
     push_value_match(sql, probe, resolved);
     sql.push(")");
 }
 
+/// The tenant's index rows of the value, and the usageDate conditions.
 fn push_where<T: Table>(sql: &mut Sql, probe: &Probe, resolved: &[Resolved]) {
+    sql.push("\"usage_array_value\".\"tenant\" = ")
+        .bind(probe.tenant.as_str().to_string())
+        .push(" AND ");
     push_value_match(sql, probe, resolved);
     for &d in &probe.dates {
         sql.push(" AND ");

@@ -56,6 +56,19 @@ impl Store {
             .await
     }
 
+    /// Whether any key with a tenant was ever issued (it turns tenancy on, see `auth`).
+    pub async fn api_keys_with_tenant(&self) -> Result<bool, Error> {
+        self.pool()
+            .run(|db| async move {
+                let with_tenant = api_key::Entity::find()
+                    .filter(api_key::Column::Tenant.is_not_null())
+                    .count(db)
+                    .await?;
+                Ok(with_tenant > 0)
+            })
+            .await
+    }
+
     /// The key with this hash, unless it is revoked.
     pub async fn active_api_key(&self, key_hash: &str) -> Result<Option<api_key::Model>, Error> {
         self.pool()

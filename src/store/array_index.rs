@@ -32,12 +32,18 @@ pub fn values(paths: &[&str], document: &Map<String, Value>) -> BTreeSet<(String
     found
 }
 
-/// The index rows of one usage document (also used to bulk-load benchmarks).
-pub fn rows(paths: &[&str], id: &str, document: &Map<String, Value>) -> Vec<row::ActiveModel> {
+/// The index rows of one usage document of `tenant` (also used to bulk-load benchmarks).
+pub fn rows(
+    paths: &[&str],
+    tenant: &str,
+    id: &str,
+    document: &Map<String, Value>,
+) -> Vec<row::ActiveModel> {
     let usage_date = instant(document, "usageDate");
     values(paths, document)
         .into_iter()
         .map(|(path, value)| row::ActiveModel {
+            tenant: Set(tenant.to_string()),
             usage_id: Set(id.to_string()),
             path: Set(path),
             value: Set(value),
@@ -53,10 +59,12 @@ fn key(paths: &[&str], document: &Map<String, Value>) -> Key {
     (values(paths, document), instant(document, "usageDate"))
 }
 
-/// Brings the rows of resource `id` from `old` to `new` (None: absent). Writes nothing when
-/// neither the indexed values nor the date changed (a status PATCH costs no index write).
+/// Brings the rows of resource `id` of `tenant` from `old` to `new` (None: absent). Writes
+/// nothing when neither the indexed values nor the date changed (a status PATCH costs no
+/// index write).
 pub(super) async fn write<T: Table>(
     txn: &impl ConnectionTrait,
+    tenant: &str,
     id: &str,
     old: Option<&Map<String, Value>>,
     new: Option<&Map<String, Value>>,
@@ -71,12 +79,13 @@ pub(super) async fn write<T: Table>(
     }
     if before.is_some_and(|(values, _)| !values.is_empty()) {
         row::Entity::delete_many()
+            .filter(row::Column::Tenant.eq(tenant))
             .filter(row::Column::UsageId.eq(id))
             .exec(txn)
             .await?;
     }
     if let Some(document) = new {
-        let rows = rows(paths, id, document);
+        let rows = rows(paths, tenant, id, document);
         if !rows.is_empty() {
             row::Entity::insert_many(rows)
                 .exec_without_returning(txn)

@@ -4,6 +4,7 @@
 //! instances comes from guarded UPDATEs (`... WHERE <expected state>`), not from locks held
 //! across network calls.
 
+use super::tenant::TenantStore;
 use super::Store;
 use crate::error::Error;
 use crate::events::subscription_query::SubscriptionQuery;
@@ -349,6 +350,7 @@ impl Store {
                         .await?;
                     if updated.rows_affected == 1 {
                         attempts.push(delivery_attempt::ActiveModel {
+                            tenant: Set(leased.tenant.clone()),
                             id: Set(crate::resource_kind::new_id()),
                             delivery_id: Set(leased.id.clone()),
                             attempted_at: Set(now),
@@ -368,8 +370,10 @@ impl Store {
             })
             .await
     }
+}
 
-    /// The deliveries of a subscription, newest first, optionally in one status.
+impl TenantStore {
+    /// The deliveries of a subscription of the tenant, newest first, optionally in one status.
     pub async fn deliveries(
         &self,
         subscription_id: &str,
@@ -377,9 +381,11 @@ impl Store {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<delivery::Model>, Error> {
-        self.pool()
+        self.store
+            .pool()
             .search(|db| async move {
                 let mut select = delivery::Entity::find()
+                    .filter(delivery::Column::Tenant.eq(self.tenant.as_str()))
                     .filter(delivery::Column::SubscriptionId.eq(subscription_id));
                 if let Some(status) = status {
                     select = select.filter(delivery::Column::Status.eq(status));
@@ -395,19 +401,22 @@ impl Store {
             .await
     }
 
-    /// Puts a subscription's dead deliveries back in the queue, in their original order.
+    /// Puts the dead deliveries of a subscription of the tenant back in the queue, in their
+    /// original order.
     pub async fn redrive(&self, subscription_id: &str) -> Result<u64, Error> {
-        self.pool()
+        self.store
+            .pool()
             .run(|db| async move {
                 let result = delivery::Entity::update_many()
                     .col_expr(delivery::Column::Status, Expr::value(PENDING))
                     .col_expr(delivery::Column::Attempts, Expr::value(0))
                     .col_expr(delivery::Column::NextAttemptAt, Expr::value(Utc::now()))
+                    .filter(delivery::Column::Tenant.eq(self.tenant.as_str()))
                     .filter(delivery::Column::SubscriptionId.eq(subscription_id))
                     .filter(delivery::Column::Status.eq(DEAD))
                     .exec(db)
                     .await?;
-                self.changed();
+                self.store.changed();
                 Ok(result.rows_affected)
             })
             .await
@@ -437,8 +446,8 @@ pub(crate) fn describe(attempt: &Attempt) -> Option<String> {
     }
 }
 
-/// The deliveries of `events` to the subscriptions whose query matches, each subscription
-/// getting only the events of after its registration.
+/// The deliveries of `events` to the subscriptions of their tenant whose query matches, each
+/// subscription getting only the events of after its registration.
 fn deliveries(
     events: &[event_outbox::Model],
     subscriptions: &[(hub::Model, Option<SubscriptionQuery>)],
@@ -450,12 +459,14 @@ fn deliveries(
         // query, so it is not sent rather than sent to everyone.
         let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
         for (subscription, query) in subscriptions {
-            if subscription.created_at > event.event_time
+            if subscription.tenant != event.tenant
+                || subscription.created_at > event.event_time
                 || !query.as_ref().is_some_and(|q| q.matches(&payload))
             {
                 continue;
             }
             rows.push(delivery::ActiveModel {
+                tenant: Set(event.tenant.clone()),
                 id: Set(crate::resource_kind::new_id()),
                 subscription_id: Set(subscription.id.clone()),
                 outbox_seq: Set(event.seq),

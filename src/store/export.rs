@@ -3,13 +3,14 @@
 //! and no page repeats or skips a row, whatever is written meanwhile.
 
 use super::resource::Rendered;
-use super::{Store, Table};
+use super::tenant::TenantStore;
+use super::Table;
 use crate::error::Error;
 use sea_orm::sea_query::{Condition, Order};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
-impl Store {
-    /// Up to `limit` rows matching `filter` with ids after `after`, in id order, rendered with
+impl TenantStore {
+    /// Up to `limit` of the tenant's rows matching `filter` with ids after `after`, in id order, rendered with
     /// `href_prefix`; fewer when their documents pass `max_bytes` (at least one).
     pub async fn export_page<T: Table>(
         &self,
@@ -19,11 +20,13 @@ impl Store {
         href_prefix: &str,
         max_bytes: usize,
     ) -> Result<Vec<Rendered>, Error> {
-        self.pool()
+        self.store
+            .pool()
             .run(|db| async move {
                 let mut select = T::find()
                     .select_only()
                     .column(T::id_column())
+                    .filter(T::tenant_column().eq(self.tenant.as_str()))
                     .filter(filter);
                 if let Some(after) = after {
                     select = select.filter(T::id_column().gt(after));

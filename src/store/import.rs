@@ -5,8 +5,9 @@
 use super::insert::{insert_statements, Undo};
 use super::jobs::{record_counts, Counts};
 use super::resource::new_resource;
+use super::tenant::TenantStore;
 use super::writer::NewResource;
-use super::{Store, Table};
+use super::Table;
 use crate::error::Error;
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -27,11 +28,13 @@ pub struct ImportRow {
 }
 
 impl ImportRow {
-    /// The row at `line` whose complete document is `document` (it holds its `id`).
+    /// The row at `line` whose complete document is `document` (it holds its `id`). It is made
+    /// where the file is read, which knows no tenant: `TenantStore::import_batch` gives it the
+    /// job's.
     pub fn new<T: Table>(line: u64, document: Map<String, Value>) -> Result<ImportRow, Error> {
         Ok(ImportRow {
             line,
-            resource: new_resource::<T>(document)?,
+            resource: new_resource::<T>(String::new(), document)?,
         })
     }
 }
@@ -45,10 +48,10 @@ pub struct Stored {
     pub refused: Vec<u64>,
 }
 
-impl Store {
-    /// Stores `rows` (those whose id is not stored yet) with their events, and the job's
-    /// counts as `counts(stored)` computes them, in one transaction; only while the job still
-    /// has the heartbeat `previous` (see `jobs::record_counts`).
+impl TenantStore {
+    /// Stores `rows` as the tenant's (those whose id the tenant has not stored yet) with their
+    /// events, and the job's counts as `counts(stored)` computes them, in one transaction;
+    /// only while the job still has the heartbeat `previous` (see `jobs::record_counts`).
     pub async fn import_batch<T, F>(
         &self,
         job: String,
@@ -60,23 +63,33 @@ impl Store {
         T: Table,
         F: FnOnce(&Stored) -> Counts + Send + 'static,
     {
-        self.write(move |txn| {
-            Box::pin(async move {
-                let stored = store_rows::<T>(txn, rows).await?;
-                record_counts(txn, &job, previous, &counts(&stored)).await?;
-                Ok(stored)
+        let tenant = self.name();
+        let rows: Vec<ImportRow> = rows
+            .into_iter()
+            .map(|mut row| {
+                row.resource.row.tenant.clone_from(&tenant);
+                row
             })
-        })
-        .await
+            .collect();
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    let stored = store_rows::<T>(txn, &tenant, rows).await?;
+                    record_counts(txn, &job, previous, &counts(&stored)).await?;
+                    Ok(stored)
+                })
+            })
+            .await
     }
 }
 
 async fn store_rows<T: Table>(
     txn: &DatabaseTransaction,
+    tenant: &str,
     rows: Vec<ImportRow>,
 ) -> Result<Stored, Error> {
     let mut stored = Stored::default();
-    let mut seen = existing_ids::<T>(txn, &rows).await?;
+    let mut seen = existing_ids::<T>(txn, tenant, &rows).await?;
     let mut fresh = Vec::with_capacity(rows.len());
     for row in rows {
         // A second row with one id in a file is a re-sent row, as one already stored is.
@@ -95,7 +108,7 @@ async fn store_rows<T: Table>(
         match try_insert(txn, std::iter::once(row)).await? {
             Ok(()) => stored.created += 1,
             Err(e) => {
-                if existing_ids::<T>(txn, std::slice::from_ref(row))
+                if existing_ids::<T>(txn, tenant, std::slice::from_ref(row))
                     .await?
                     .is_empty()
                 {
@@ -133,9 +146,11 @@ async fn try_insert<'r>(
     Ok(Ok(()))
 }
 
-/// The ids of `rows` already stored.
+/// The ids of `rows` the tenant has stored already (another tenant's usage of the same id is
+/// no concern of this one's: the key is the tenant and the id).
 async fn existing_ids<T: Table>(
     txn: &DatabaseTransaction,
+    tenant: &str,
     rows: &[ImportRow],
 ) -> Result<HashSet<String>, Error> {
     let mut found = HashSet::new();
@@ -144,6 +159,7 @@ async fn existing_ids<T: Table>(
         let stored: Vec<String> = T::find()
             .select_only()
             .column(T::id_column())
+            .filter(T::tenant_column().eq(tenant))
             .filter(T::id_column().is_in(ids))
             .into_tuple()
             .all(txn)

@@ -23,7 +23,7 @@ use sea_orm::{ActiveModelTrait, DatabaseBackend, EntityTrait, Iterable, Statemen
 use sea_orm::{IdenStatic, Value};
 use std::fmt::Write;
 
-/// Rows per INSERT: well under SQLite's 32,766 bound values at the widest table (11 columns).
+/// Rows per INSERT: well under SQLite's 32,766 bound values at the widest table (12 columns).
 const ROWS_PER_STATEMENT: usize = 500;
 /// PostgreSQL's bound on the parameters of one statement.
 const POSTGRES_MAX_PARAMETERS: usize = 65_535;
@@ -383,8 +383,13 @@ pub fn insert_statements<'r>(
             }
         }
         let paths = indexed_array_paths(resource.kind);
-        index.extend(array_index::rows(paths, &row.id, &row.document));
-        events.extend(&resource.events);
+        index.extend(array_index::rows(
+            paths,
+            &row.tenant,
+            &row.id,
+            &row.document,
+        ));
+        events.extend(resource.events.iter().map(|e| (row.tenant.as_str(), e)));
     }
     let tables = vec![
         Rows::of::<usage::Entity>(usages, Some((usage::Entity::document_column(), usage_json))),

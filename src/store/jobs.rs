@@ -1,6 +1,7 @@
 //! Import and export jobs (`bulk_job`): created, read, listed, and moved through their states
 //! by guarded updates, so two instances never both run or fail the same job.
 
+use super::tenant::TenantStore;
 use super::Store;
 use crate::error::Error;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -51,10 +52,12 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// A new job, with nothing read yet.
+/// A new job, with nothing read yet; its tenant is set when it is stored
+/// (`TenantStore::create_job`).
 pub fn new_job(kind: &str, status: &str, content_type: &str) -> Model {
     let now = now();
     Model {
+        tenant: String::new(),
         id: crate::resource_kind::new_id(),
         kind: kind.into(),
         status: status.into(),
@@ -73,24 +76,29 @@ pub fn new_job(kind: &str, status: &str, content_type: &str) -> Model {
     }
 }
 
-impl Store {
-    pub async fn create_job(&self, job: Model) -> Result<Model, Error> {
+impl TenantStore {
+    /// Stores a new job of the tenant.
+    pub async fn create_job(&self, mut job: Model) -> Result<Model, Error> {
+        job.tenant = self.name();
         let row = active(job.clone());
-        self.write(move |txn| {
-            Box::pin(async move {
-                BulkJob::insert(row).exec_without_returning(txn).await?;
-                Ok(())
+        self.store
+            .write(move |txn| {
+                Box::pin(async move {
+                    BulkJob::insert(row).exec_without_returning(txn).await?;
+                    Ok(())
+                })
             })
-        })
-        .await?;
+            .await?;
         Ok(job)
     }
 
     pub async fn job(&self, kind: &'static str, id: &str) -> Result<Model, Error> {
         let found = self
+            .store
             .pool()
             .run(|db| async move {
                 BulkJob::find_by_id(id)
+                    .filter(Column::Tenant.eq(self.tenant.as_str()))
                     .filter(Column::Kind.eq(kind))
                     .one(db)
                     .await
@@ -106,12 +114,14 @@ impl Store {
         })
     }
 
-    /// Jobs of a kind, newest first.
+    /// The tenant's jobs of a kind, newest first.
     pub async fn jobs(&self, kind: &str, offset: u64, limit: u64) -> Result<Vec<Model>, Error> {
         let jobs = self
+            .store
             .pool()
             .run(|db| async move {
                 BulkJob::find()
+                    .filter(Column::Tenant.eq(self.tenant.as_str()))
                     .filter(Column::Kind.eq(kind))
                     .order_by_desc(Column::CreatedAt)
                     .order_by_desc(Column::Id)
@@ -123,8 +133,10 @@ impl Store {
             .await?;
         Ok(jobs)
     }
+}
 
-    /// Imports in `running` or `notStarted` whose runner has not written since `before`.
+impl Store {
+    /// Imports (of every tenant) in `running` or `notStarted` whose runner has not written since `before`.
     pub async fn stale_imports(&self, before: DateTime<Utc>) -> Result<Vec<Model>, Error> {
         let jobs = self
             .pool()
@@ -231,6 +243,7 @@ pub(super) async fn record_counts<C: ConnectionTrait>(
 fn active(job: Model) -> ActiveModel {
     {
         ActiveModel {
+            tenant: Set(job.tenant),
             id: Set(job.id),
             kind: Set(job.kind),
             status: Set(job.status),

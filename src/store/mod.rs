@@ -18,6 +18,7 @@ mod received_event;
 pub mod resource;
 pub mod retention;
 mod tables;
+mod tenant;
 mod wal_sync;
 mod writer;
 
@@ -25,6 +26,7 @@ pub use pool::Pool;
 pub use probe::{QueueCounts, WriterMetrics};
 pub use resource::StoredResource;
 pub use tables::Table;
+pub use tenant::{Tenant, TenantStore};
 pub use writer::BoxFuture;
 
 use crate::error::Error;

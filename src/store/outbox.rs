@@ -8,23 +8,30 @@ use sea_orm::{
     ConnectionTrait, DbErr,
 };
 
-pub async fn insert<C: ConnectionTrait>(db: &C, events: &[Event]) -> Result<(), DbErr> {
+/// Writes the events of a change of `tenant`'s rows.
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    tenant: &str,
+    events: &[Event],
+) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
-    for statement in insert::statements(db.get_database_backend(), vec![rows(events)]) {
+    let rows = rows(events.iter().map(|e| (tenant, e)));
+    for statement in insert::statements(db.get_database_backend(), vec![rows]) {
         db.execute(statement).await?;
     }
     Ok(())
 }
 
-/// The outbox rows of `events`, in order (their `seq` is given at insert), each payload the
-/// text it was serialised to; each row's `seq` also goes into `event_pending`, for the
-/// dispatcher.
-pub fn rows<'e>(events: impl IntoIterator<Item = &'e Event>) -> Rows {
+/// The outbox rows of `events`, each with the tenant of the change it reports, in order (their
+/// `seq` is given at insert), each payload the text it was serialised to; each row's `seq`
+/// also goes into `event_pending`, for the dispatcher.
+pub fn rows<'e>(events: impl IntoIterator<Item = (&'e str, &'e Event)>) -> Rows {
     let models = events
         .into_iter()
-        .map(|e| event_outbox::ActiveModel {
+        .map(|(tenant, e)| event_outbox::ActiveModel {
+            tenant: Set(tenant.to_string()),
             seq: NotSet,
             id: Set(e.id.clone()),
             event_type: Set(e.event_type.clone()),

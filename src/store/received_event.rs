@@ -1,6 +1,6 @@
 //! Events received on the `/listener/*` endpoints.
 
-use super::Store;
+use super::tenant::TenantStore;
 use crate::error::Error;
 use chrono::Utc;
 use entity::received_event;
@@ -11,14 +11,16 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 
-impl Store {
-    /// Keeps a received event; answers the id it is stored under.
+impl TenantStore {
+    /// Keeps a received event of the tenant; answers the id it is stored under.
     pub async fn record_received_event(
         &self,
         event_type: &str,
         document: Map<String, Value>,
     ) -> Result<String, Error> {
-        self.pool()
+        let tenant = self.name();
+        self.store
+            .pool()
             .run(|db| async move {
                 let id = crate::resource_kind::new_id();
                 let event_id = document
@@ -26,6 +28,7 @@ impl Store {
                     .and_then(Value::as_str)
                     .map(str::to_string);
                 received_event::Entity::insert(received_event::ActiveModel {
+                    tenant: Set(tenant),
                     id: Set(id.clone()),
                     event_type: Set(event_type.to_string()),
                     event_id: Set(event_id),
@@ -39,16 +42,19 @@ impl Store {
             .await
     }
 
-    /// Received events, newest first, optionally of one type; with the total count.
+    /// The tenant's received events, newest first, optionally of one type; with the total
+    /// count.
     pub async fn received_events(
         &self,
         event_type: Option<&str>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Value>, u64), Error> {
-        self.pool()
+        self.store
+            .pool()
             .search(|db| async move {
-                let mut select = received_event::Entity::find();
+                let mut select = received_event::Entity::find()
+                    .filter(received_event::Column::Tenant.eq(self.tenant.as_str()));
                 if let Some(event_type) = event_type {
                     select = select.filter(received_event::Column::EventType.eq(event_type));
                 }

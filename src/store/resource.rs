@@ -3,8 +3,9 @@
 //! fresh read when another writer got there first.
 
 use super::tables::{check_indexed_lengths, json_text, rendered_by_id, rendered_page};
+use super::tenant::TenantStore;
 use super::writer::NewResource;
-use super::{array_index, outbox, Store, Table};
+use super::{array_index, outbox, Table};
 use crate::error::Error;
 use crate::events;
 use chrono::{DateTime, Utc};
@@ -19,6 +20,8 @@ use serde_json::{Map, Value};
 /// A resource as stored: the document holds `id` and `href` too.
 #[derive(Debug, Clone)]
 pub struct StoredResource {
+    /// The tenant it belongs to (see `store::tenant`).
+    pub tenant: String,
     pub id: String,
     pub revision: i64,
     pub created_at: DateTime<Utc>,
@@ -75,9 +78,12 @@ pub struct Page {
     pub total: u64,
 }
 
-/// A new resource (its document holds its `id`) with its creation event, checked for what
-/// only the store knows (indexed lengths): what a create inserts, and an import too.
-pub(super) fn new_resource<T: Table>(document: Map<String, Value>) -> Result<NewResource, Error> {
+/// A new resource of `tenant` (its document holds its `id`) with its creation event, checked
+/// for what only the store knows (indexed lengths): what a create inserts, and an import too.
+pub(super) fn new_resource<T: Table>(
+    tenant: String,
+    document: Map<String, Value>,
+) -> Result<NewResource, Error> {
     let id = document
         .get("id")
         .and_then(Value::as_str)
@@ -89,6 +95,7 @@ pub(super) fn new_resource<T: Table>(document: Map<String, Value>) -> Result<New
         .map_err(|e| Error::Internal(format!("serialising a new resource: {e}")))?;
     let events = events::created(T::KIND, &id, &json);
     let row = StoredResource {
+        tenant,
         id,
         revision: 1,
         created_at: Utc::now(),
@@ -105,14 +112,15 @@ pub(super) fn new_resource<T: Table>(document: Map<String, Value>) -> Result<New
 /// How often a write re-reads and retries when other writers keep winning the race.
 const WRITE_ATTEMPTS: usize = 16;
 
-impl Store {
+impl TenantStore {
     /// Stores a new resource (its document holds its `id`) with its creation event; answers
     /// the document as stored, as JSON text.
     pub async fn create<T>(&self, document: Map<String, Value>) -> Result<Rendered, Error>
     where
         T: Table,
     {
-        let inserted = self.insert(new_resource::<T>(document)?).await?;
+        let resource = new_resource::<T>(self.name(), document)?;
+        let inserted = self.store.insert(resource).await?;
         Ok(Rendered {
             id: inserted.row.id,
             revision: inserted.row.revision,
@@ -125,8 +133,14 @@ impl Store {
         T: Table,
     {
         let found = self
+            .store
             .pool()
-            .run(|db| T::find().filter(T::id_column().eq(id)).one(db))
+            .run(|db| {
+                T::find()
+                    .filter(T::tenant_column().eq(self.tenant.as_str()))
+                    .filter(T::id_column().eq(id))
+                    .one(db)
+            })
             .await?;
         found.map(T::stored).ok_or_else(|| Error::NotFound {
             resource: T::KIND.name(),
@@ -139,8 +153,8 @@ impl Store {
     where
         T: Table,
     {
-        let statement = rendered_by_id::<T>(self.backend(), href_prefix, id);
-        let row = self.pool().run(|db| db.query_one(statement)).await?;
+        let statement = rendered_by_id::<T>(self.backend(), href_prefix, self.tenant.as_str(), id);
+        let row = self.store.pool().run(|db| db.query_one(statement)).await?;
         let rendered = |row: sea_orm::QueryResult| -> Result<Rendered, DbErr> {
             Ok(Rendered {
                 id: row.try_get_by_index(0)?,
@@ -165,7 +179,8 @@ impl Store {
         limit: u64,
         href_prefix: &str,
     ) -> Result<Page, Error> {
-        self.pool()
+        self.store
+            .pool()
             .search(|db| self.list_on::<T>(db, query, offset, limit, href_prefix))
             .await
     }
@@ -179,6 +194,9 @@ impl Store {
         href_prefix: &str,
     ) -> Result<Page, Error> {
         let max_bytes = query.max_bytes;
+        // The tenant's rows only; the array-value index's conditions (probe, count, scan) were
+        // compiled for this tenant (`query::compile`).
+        let mine = T::tenant_column().eq(self.tenant.as_str());
         if let Some(scan) = query.index_scan {
             return self
                 .list_by_index::<T>(db, scan, offset, limit, href_prefix, max_bytes)
@@ -186,7 +204,13 @@ impl Store {
         }
         let total = match &query.index_count {
             Some(count) => count_by_index(db, count).await?,
-            None => T::find().filter(query.filter.clone()).count(db).await?,
+            None => {
+                T::find()
+                    .filter(mine.clone())
+                    .filter(query.filter.clone())
+                    .count(db)
+                    .await?
+            }
         };
         if limit == 0 || offset >= total {
             return Ok(Page {
@@ -210,6 +234,7 @@ impl Store {
         let mut select = T::find()
             .select_only()
             .column(T::id_column())
+            .filter(mine)
             .filter(filter);
         if query.order.is_empty() {
             select = select
@@ -274,7 +299,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let statement = rendered_page::<T>(self.backend(), href_prefix, &ids);
+        let statement = rendered_page::<T>(self.backend(), href_prefix, self.tenant.as_str(), &ids);
         let mut rows = db.stream(statement).await?;
         let (mut items, mut bytes, mut position) = (Vec::with_capacity(ids.len()), 0, -1);
         while let Some(row) = rows.next().await {
@@ -380,6 +405,7 @@ impl Store {
             let events = events::updated(T::KIND, &current.document, &row.document, &json);
             // Applies only to the revision read; None when another writer got there first.
             let written = self
+                .store
                 .write(move |txn| {
                     Box::pin(async move {
                         let backend = txn.get_database_backend();
@@ -390,8 +416,9 @@ impl Store {
                             return Ok(None);
                         }
                         let (before, after) = (&current.document, &row.document);
-                        array_index::write::<T>(txn, &row.id, Some(before), Some(after)).await?;
-                        outbox::insert(txn, &events).await?;
+                        let (tenant, id) = (&row.tenant, &row.id);
+                        array_index::write::<T>(txn, tenant, id, Some(before), Some(after)).await?;
+                        outbox::insert(txn, tenant, &events).await?;
                         Ok(Some(row))
                     })
                 })
@@ -414,9 +441,11 @@ impl Store {
             let current = self.find::<T>(id).await?;
             check_revision(&current, expected_revision)?;
             let deleted = self
+                .store
                 .write(move |txn| {
                     Box::pin(async move {
                         let deleted = T::delete_many()
+                            .filter(T::tenant_column().eq(&current.tenant))
                             .filter(T::id_column().eq(&current.id))
                             .filter(T::revision_column().eq(current.revision))
                             .exec(txn)
@@ -424,9 +453,11 @@ impl Store {
                         if deleted.rows_affected != 1 {
                             return Ok(false);
                         }
-                        let (id, document) = (&current.id, &current.document);
-                        array_index::write::<T>(txn, id, Some(document), None).await?;
-                        outbox::insert(txn, &events::deleted(T::KIND, document)).await?;
+                        let (tenant, id) = (&current.tenant, &current.id);
+                        let document = &current.document;
+                        array_index::write::<T>(txn, tenant, id, Some(document), None).await?;
+                        let events = events::deleted(T::KIND, document);
+                        outbox::insert(txn, tenant, &events).await?;
                         Ok(true)
                     })
                 })
@@ -471,6 +502,7 @@ fn update_of<T: Table>(
     T::update_many()
         .set(T::active_model(row))
         .col_expr(T::document_column(), json_text(backend, json))
+        .filter(T::tenant_column().eq(&row.tenant))
         .filter(T::id_column().eq(&row.id))
         .filter(T::revision_column().eq(from))
 }

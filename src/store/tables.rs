@@ -29,6 +29,8 @@ pub trait Table:
 >
 {
     const KIND: ResourceKind;
+    /// The tenant a row belongs to (see `store::tenant`).
+    fn tenant_column() -> Self::Column;
     fn id_column() -> Self::Column;
     fn revision_column() -> Self::Column;
     fn created_at_column() -> Self::Column;
@@ -65,41 +67,49 @@ fn placeholder(backend: DatabaseBackend, n: usize) -> String {
     }
 }
 
-/// `SELECT id, revision, <rendered document> FROM <table> WHERE id = <id>`, written out (it is
-/// the most frequent query, and its text never changes); it binds the href prefix, then the id.
+/// `SELECT id, revision, <rendered document> FROM <table> WHERE tenant = <tenant> AND id =
+/// <id>`, written out (it is the most frequent query, and its text never changes); it binds
+/// the href prefix, then the tenant and the id.
 pub(super) fn rendered_by_id<T: Table>(
     backend: DatabaseBackend,
     href_prefix: &str,
+    tenant: &str,
     id: &str,
 ) -> Statement {
     let table = T::default().table_name().to_string();
     let (rendered, mut values) = rendered_sql::<T>(backend, href_prefix);
+    values.push(tenant.to_string());
+    let tenant_placeholder = placeholder(backend, values.len());
     values.push(id.to_string());
     let id_placeholder = placeholder(backend, values.len());
     let sql = format!(
-        r#"SELECT "{table}"."id", "{table}"."revision", {rendered} FROM "{table}" WHERE "{table}"."id" = {id_placeholder}"#
+        r#"SELECT "{table}"."id", "{table}"."revision", {rendered} FROM "{table}" WHERE "{table}"."tenant" = {tenant_placeholder} AND "{table}"."id" = {id_placeholder}"#
     );
     Statement::from_sql_and_values(backend, sql, values.into_iter().map(sea_orm::Value::from))
 }
 
-/// The rows of `ids`, rendered, in the order of `ids`: `(position, id, revision, document)`.
-/// On SQLite the ids' JSON array is the outer loop of a CROSS JOIN (SQLite keeps that order,
-/// and no sorter ever holds the documents); on PostgreSQL an ORDER BY on the ordinality.
+/// The rows of `ids` of `tenant`, rendered, in the order of `ids`: `(position, id, revision,
+/// document)`. On SQLite the ids' JSON array is the outer loop of a CROSS JOIN (SQLite keeps
+/// that order, and no sorter ever holds the documents); on PostgreSQL an ORDER BY on the
+/// ordinality.
 pub(super) fn rendered_page<T: Table>(
     backend: DatabaseBackend,
     href_prefix: &str,
+    tenant: &str,
     ids: &[String],
 ) -> Statement {
     let table = T::default().table_name().to_string();
     let (rendered, mut values) = rendered_sql::<T>(backend, href_prefix);
     values.push(serde_json::Value::from(ids).to_string());
     let ids_placeholder = placeholder(backend, values.len());
+    values.push(tenant.to_string());
+    let tenant_placeholder = placeholder(backend, values.len());
     let sql = match backend {
         DatabaseBackend::Postgres => format!(
-            r#"SELECT "page"."n", "{table}"."id", "{table}"."revision", {rendered} FROM jsonb_array_elements_text(CAST({ids_placeholder} AS jsonb)) WITH ORDINALITY AS "page"("id", "n") JOIN "{table}" ON "{table}"."id" = "page"."id" ORDER BY "page"."n""#
+            r#"SELECT "page"."n", "{table}"."id", "{table}"."revision", {rendered} FROM jsonb_array_elements_text(CAST({ids_placeholder} AS jsonb)) WITH ORDINALITY AS "page"("id", "n") JOIN "{table}" ON "{table}"."tenant" = {tenant_placeholder} AND "{table}"."id" = "page"."id" ORDER BY "page"."n""#
         ),
         _ => format!(
-            r#"SELECT "page"."key", "{table}"."id", "{table}"."revision", {rendered} FROM json_each({ids_placeholder}) AS "page" CROSS JOIN "{table}" ON "{table}"."id" = "page"."value""#
+            r#"SELECT "page"."key", "{table}"."id", "{table}"."revision", {rendered} FROM json_each({ids_placeholder}) AS "page" CROSS JOIN "{table}" ON "{table}"."tenant" = {tenant_placeholder} AND "{table}"."id" = "page"."value""#
         ),
     };
     Statement::from_sql_and_values(backend, sql, values.into_iter().map(sea_orm::Value::from))
@@ -201,6 +211,9 @@ impl Table for usage::Entity {
     const INDEXED_COLUMN_PATHS: &'static [&'static str] =
         &["usageType", "status", "usageSpecification.id"];
 
+    fn tenant_column() -> usage::Column {
+        usage::Column::Tenant
+    }
     fn id_column() -> usage::Column {
         usage::Column::Id
     }
@@ -217,6 +230,7 @@ impl Table for usage::Entity {
     fn active_model(row: &StoredResource) -> usage::ActiveModel {
         let doc = &row.document;
         usage::ActiveModel {
+            tenant: Set(row.tenant.clone()),
             id: Set(row.id.clone()),
             revision: Set(row.revision),
             created_at: Set(row.created_at),
@@ -236,6 +250,7 @@ impl Table for usage::Entity {
 
     fn stored(model: usage::Model) -> StoredResource {
         StoredResource {
+            tenant: model.tenant,
             id: model.id,
             revision: model.revision,
             created_at: model.created_at,
@@ -260,6 +275,9 @@ impl Table for usage_specification::Entity {
     const KIND: ResourceKind = ResourceKind::UsageSpecification;
     const INDEXED_COLUMN_PATHS: &'static [&'static str] = &["name", "lifecycleStatus"];
 
+    fn tenant_column() -> usage_specification::Column {
+        usage_specification::Column::Tenant
+    }
     fn id_column() -> usage_specification::Column {
         usage_specification::Column::Id
     }
@@ -276,6 +294,7 @@ impl Table for usage_specification::Entity {
     fn active_model(row: &StoredResource) -> usage_specification::ActiveModel {
         let doc = &row.document;
         usage_specification::ActiveModel {
+            tenant: Set(row.tenant.clone()),
             id: Set(row.id.clone()),
             revision: Set(row.revision),
             created_at: Set(row.created_at),
@@ -291,6 +310,7 @@ impl Table for usage_specification::Entity {
 
     fn stored(model: usage_specification::Model) -> StoredResource {
         StoredResource {
+            tenant: model.tenant,
             id: model.id,
             revision: model.revision,
             created_at: model.created_at,

@@ -208,6 +208,8 @@ async fn usages_stored_before_the_index_are_indexed_by_its_migration(backend: Ba
             let db = older_schema(&url, 1).await;
             let at = chrono::DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z").expect("a date");
             entity::usage::Entity::insert(entity::usage::ActiveModel {
+                // The column comes with a later migration than this schema's.
+                tenant: sea_orm::ActiveValue::NotSet,
                 id: Set("old-1".into()),
                 revision: Set(1),
                 created_at: Set(at.into()),

@@ -4,7 +4,7 @@
 
 use crate::backend_tests;
 use crate::fixtures::usage;
-use crate::helpers::{assert_tmf_error, json_body, TestApp};
+use crate::helpers::{assert_tmf_error, json_body, Api, TestApp};
 use entity::event_outbox;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ pub fn mixed_ndjson() -> String {
     .join("\n")
 }
 
-async fn send_import(app: &TestApp, content_type: &str, body: String) -> reqwest::Response {
+async fn send_import(app: &Api, content_type: &str, body: String) -> reqwest::Response {
     app.client
         .post(app.url("/importJob"))
         .header("content-type", content_type)
@@ -44,14 +44,14 @@ async fn send_import(app: &TestApp, content_type: &str, body: String) -> reqwest
         .expect("the import is sent")
 }
 
-pub async fn start_import(app: &TestApp, content_type: &str, body: String) -> Value {
+pub async fn start_import(app: &Api, content_type: &str, body: String) -> Value {
     let response = send_import(app, content_type, body).await;
     assert_eq!(response.status().as_u16(), 201, "an import answers 201");
     json_body(response).await
 }
 
 /// Follows a job until it ends; answers it.
-pub async fn finished(app: &TestApp, job: &Value) -> Value {
+pub async fn finished(app: &Api, job: &Value) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let job = json_body(
@@ -70,7 +70,7 @@ pub async fn finished(app: &TestApp, job: &Value) -> Value {
     }
 }
 
-async fn import(app: &TestApp, content_type: &str, body: String) -> Value {
+pub async fn import(app: &Api, content_type: &str, body: String) -> Value {
     let job = start_import(app, content_type, body).await;
     finished(app, &job).await
 }
@@ -105,7 +105,7 @@ pub async fn all_usages(app: &TestApp) -> Vec<Value> {
     usages
 }
 
-async fn export(app: &TestApp, query: &str, content_type: &str) -> String {
+pub async fn export(app: &Api, query: &str, content_type: &str) -> String {
     let response = app
         .post(
             "/exportJob",

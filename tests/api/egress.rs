@@ -313,6 +313,8 @@ async fn subscriptions_of_a_looser_policy_are_refused_at_delivery(backend: Backe
             .expect("the migrations");
         for (id, callback) in stored {
             entity::hub::Entity::insert(entity::hub::ActiveModel {
+                // The implicit tenant's: the column's default.
+                tenant: sea_orm::ActiveValue::NotSet,
                 id: Set(id.into()),
                 callback: Set(callback),
                 query: Set(None),

@@ -15,13 +15,18 @@ pub enum Backend {
     Postgres,
 }
 
+/// The API as one client reaches it (a `TestApp` is one, without credentials).
+pub struct Api {
+    /// `http://127.0.0.1:PORT/tmf-api/usageManagement/v4`
+    pub base: String,
+    pub client: Client,
+}
+
 /// A running server with its own database; the database is dropped with it.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub root: String,
-    /// `http://127.0.0.1:PORT/tmf-api/usageManagement/v4`
-    pub base: String,
-    pub client: Client,
+    api: Api,
     pub backend: Backend,
     /// Deleted when the test app is dropped.
     database: ScratchDatabase,
@@ -98,17 +103,15 @@ impl TestApp {
         }));
         let root = format!("http://{addr}");
         Some(TestApp {
-            base: format!("{root}{BASE_PATH}"),
+            api: Api {
+                base: format!("{root}{BASE_PATH}"),
+                client: Client::new(),
+            },
             root,
-            client: Client::new(),
             backend,
             database,
             shutdown: Some(tx),
         })
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
     }
 
     /// The URL of the server's database (for tests that look at its rows).
@@ -142,6 +145,12 @@ impl TestApp {
         if refuse {
             self.end_database_sessions().await;
         }
+    }
+}
+
+impl Api {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -198,6 +207,87 @@ impl TestApp {
         let response = self.post(path, body).await;
         assert_eq!(response.status(), StatusCode::CREATED, "POST {path} {body}");
         response.json().await.expect("a JSON body")
+    }
+    /// The absolute href the server gives `resource/id` when reached at `self.root`.
+    pub fn href(&self, resource: &str, id: &str) -> String {
+        format!("{}/{resource}/{id}", self.base)
+    }
+
+    /// GETs a list (path with its query) and checks the answer's shape: 200 (or 206 for a
+    /// page of a longer list), both count headers, and `X-Result-Count` = items in the body.
+    pub async fn list(&self, path: &str) -> Listing {
+        let response = self.get(path).await;
+        let status = response.status();
+        assert!(
+            status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT,
+            "GET {path}: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+        let total = count_header(&response, "x-total-count");
+        let count = count_header(&response, "x-result-count");
+        let body = json_body(response).await;
+        let items = body
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {path} answers an array, not {body}"))
+            .clone();
+        assert_eq!(count, items.len() as u64, "X-Result-Count of GET {path}");
+        assert!(
+            total >= count,
+            "X-Total-Count >= X-Result-Count on GET {path}"
+        );
+        Listing {
+            status,
+            total,
+            count,
+            items,
+        }
+    }
+
+    /// `X-Total-Count` of a list with a query: how many match.
+    pub async fn total(&self, path: &str) -> u64 {
+        self.list(path).await.total
+    }
+
+    /// GETs one resource, asserting 200.
+    pub async fn read(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        json_body(response).await
+    }
+
+    /// PATCHes with `application/json`, asserting 200; returns the answered resource.
+    pub async fn patch_ok(&self, path: &str, body: &Value) -> Value {
+        let response = self.patch(path, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "PATCH {path} {body}: {text}");
+        serde_json::from_str(&text).expect("a JSON body")
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl TestApp {
+    /// The API as a client sending `header: value` with every request (credentials).
+    pub fn with_header(&self, header: &str, value: &str) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(header.as_bytes()).expect("a header name"),
+            value.parse().expect("a header value"),
+        );
+        Api {
+            base: self.api.base.clone(),
+            client: Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("a client"),
+        }
     }
 }
 
@@ -341,62 +431,6 @@ pub fn keys_of(resource: &Value) -> Vec<String> {
 }
 
 impl TestApp {
-    /// The absolute href the server gives `resource/id` when reached at `self.root`.
-    pub fn href(&self, resource: &str, id: &str) -> String {
-        format!("{}/{resource}/{id}", self.base)
-    }
-
-    /// GETs a list (path with its query) and checks the answer's shape: 200 (or 206 for a
-    /// page of a longer list), both count headers, and `X-Result-Count` = items in the body.
-    pub async fn list(&self, path: &str) -> Listing {
-        let response = self.get(path).await;
-        let status = response.status();
-        assert!(
-            status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT,
-            "GET {path}: {status} {}",
-            response.text().await.unwrap_or_default()
-        );
-        let total = count_header(&response, "x-total-count");
-        let count = count_header(&response, "x-result-count");
-        let body = json_body(response).await;
-        let items = body
-            .as_array()
-            .unwrap_or_else(|| panic!("GET {path} answers an array, not {body}"))
-            .clone();
-        assert_eq!(count, items.len() as u64, "X-Result-Count of GET {path}");
-        assert!(
-            total >= count,
-            "X-Total-Count >= X-Result-Count on GET {path}"
-        );
-        Listing {
-            status,
-            total,
-            count,
-            items,
-        }
-    }
-
-    /// `X-Total-Count` of a list with a query: how many match.
-    pub async fn total(&self, path: &str) -> u64 {
-        self.list(path).await.total
-    }
-
-    /// GETs one resource, asserting 200.
-    pub async fn read(&self, path: &str) -> Value {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        json_body(response).await
-    }
-
-    /// PATCHes with `application/json`, asserting 200; returns the answered resource.
-    pub async fn patch_ok(&self, path: &str, body: &Value) -> Value {
-        let response = self.patch(path, body).await;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        assert_eq!(status, StatusCode::OK, "PATCH {path} {body}: {text}");
-        serde_json::from_str(&text).expect("a JSON body")
-    }
-
     /// Writes `request` as is on a new connection and reads the whole answer (the request
     /// should say `Connection: close`): the status and the body. For what a well-behaved
     /// client cannot send (chunked bodies without the stream feature, odd framing).

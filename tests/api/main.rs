@@ -33,6 +33,7 @@ mod retention;
 mod server_process;
 mod smoke;
 mod spec;
+mod tenancy;
 mod usage;
 mod usage_specification;
 mod writer_batches;

@@ -6,7 +6,7 @@ use crate::helpers::{join_all, Backend, ScratchDatabase};
 use entity::{event_outbox, usage};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{json, Map, Value};
-use tmf635::store::Store;
+use tmf635::store::{Store, Tenant};
 
 fn usage_document(id: &str) -> Map<String, Value> {
     let document = json!({
@@ -33,9 +33,10 @@ async fn a_refused_create_fails_alone(backend: Backend) {
     // they share batches with the others.
     let mut ids: Vec<String> = (0..20).map(|i| format!("batch-{i:02}")).collect();
     ids.push("batch-07".into());
+    let tenant = store.for_tenant(Tenant::implicit());
     let results = join_all(
         ids.iter()
-            .map(|id| store.create::<usage::Entity>(usage_document(id))),
+            .map(|id| tenant.create::<usage::Entity>(usage_document(id))),
     )
     .await;
     let failed = results.iter().filter(|r| r.is_err()).count();

@@ -13,6 +13,8 @@
 #
 # With CTK_BEARER_TOKEN set (a server with authentication on), the seeding and every request
 # of the kit send `Authorization: Bearer $CTK_BEARER_TOKEN` (collection-level bearer auth).
+# With CTK_SEED_ONLY set, it seeds and stops (e.g. another tenant's rows before the kit runs
+# as a tenant of its own).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
@@ -108,6 +110,11 @@ for i in $(seq 1 "$SEED_SPECS"); do
 EOF
 )"
 done
+
+if [[ -n "${CTK_SEED_ONLY:-}" ]]; then
+    echo "run.sh: seeded only (CTK_SEED_ONLY)"
+    exit 0
+fi
 
 # --- the kit ------------------------------------------------------------------------------
 echo "run.sh: running CTK-Usage-4.0.0 against $BASE_URL"

@@ -7,6 +7,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 fn index_rows(n: usize) -> Rows {
     let models = (0..n)
         .map(|i| usage_array_value::ActiveModel {
+            tenant: Set(String::new()),
             usage_id: Set(format!("u{i}")),
             path: Set("relatedParty.id".into()),
             value: Set("p".into()),
@@ -19,6 +20,7 @@ fn index_rows(n: usize) -> Rows {
 fn outbox_rows(n: usize) -> Rows {
     let models = (0..n)
         .map(|i| event_outbox::ActiveModel {
+            tenant: Set(String::new()),
             seq: NotSet,
             id: Set(format!("e{i}")),
             event_type: Set("UsageCreateEvent".into()),
@@ -36,6 +38,7 @@ fn usage_rows(n: usize) -> Rows {
     let now = chrono::Utc::now();
     let models = (0..n)
         .map(|i| usage::ActiveModel {
+            tenant: Set(String::new()),
             id: Set(format!("u{i}")),
             revision: Set(1),
             created_at: Set(now),
@@ -56,8 +59,8 @@ fn usage_rows(n: usize) -> Rows {
 fn a_json_column_is_bound_as_text_and_cast_on_postgres() {
     let statements = statements(DatabaseBackend::Postgres, vec![usage_rows(2)]);
     let sql = &statements[0].sql;
-    // 10 columns a row, the document last.
-    assert!(sql.ends_with("$19, CAST($20 AS jsonb))"), "{sql}");
+    // 11 columns a row, the document last.
+    assert!(sql.ends_with("$21, CAST($22 AS jsonb))"), "{sql}");
     let statements = statements_undoing(
         DatabaseBackend::Sqlite,
         vec![usage_rows(2)],
@@ -81,10 +84,10 @@ fn postgres_batch_is_one_statement_of_ctes() {
         "{sql}"
     );
     assert!(sql.contains(r#") INSERT INTO "event_outbox" ("#), "{sql}");
-    // 2 rows of 4 columns, then 1 of 6 (seq is left to the database); the payload is text.
-    assert!(sql.ends_with("$13, $14)"), "{sql}");
+    // 2 rows of 5 columns, then 1 of 7 (seq is left to the database); the payload is text.
+    assert!(sql.ends_with("$16, $17)"), "{sql}");
     let values = statements[0].values.as_ref().map_or(0, |v| v.0.len());
-    assert_eq!(values, 14);
+    assert_eq!(values, 17);
 }
 
 #[test]
@@ -101,7 +104,7 @@ fn postgres_records_returned_keys_in_the_same_statement() {
     );
     assert!(
         sql.ends_with(
-            r#"$16) RETURNING "seq") INSERT INTO "event_pending" ("seq") SELECT "seq" FROM i1"#
+            r#"$19) RETURNING "seq") INSERT INTO "event_pending" ("seq") SELECT "seq" FROM i1"#
         ),
         "{sql}"
     );
@@ -147,7 +150,7 @@ fn sqlite_all_or_nothing_batches_roll_back_on_failure() {
 
 #[test]
 fn postgres_splits_at_the_parameter_bound() {
-    // 20,000 rows of 4 columns: 80,000 parameters, more than one statement may bind.
+    // 20,000 rows of 5 columns: 100,000 parameters, more than one statement may bind.
     let statements = statements(DatabaseBackend::Postgres, vec![index_rows(20_000)]);
     assert_eq!(statements.len(), 2);
     for statement in &statements {
