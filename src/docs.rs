@@ -1,8 +1,8 @@
 //! The served API description: the spec poem-openapi derives from the generated API, completed
 //! with the schemas no operation references (poem-openapi prunes those, but they are part of
 //! the TMF635 document: `Entity`, `Addressable`, ...) and with the security of `api/` (its
-//! schemes, each operation's requirement and scope), its tags in its order and its described
-//! references, as JSON and YAML, and Swagger UI on it.
+//! schemes, each operation's requirement and scope), its tags in its order, the rules it states
+//! beyond types, and its described references, as JSON and YAML, and Swagger UI on it.
 
 use crate::generated::endpoints::AllSchemas;
 use poem::endpoint::make_sync;
@@ -30,8 +30,62 @@ pub fn complete_spec(derived: &str) -> Value {
     }
     add_security(&mut spec);
     add_tags(&mut spec);
+    add_rules(&mut spec);
     plain_references(&mut spec);
     spec
+}
+
+/// The keywords that state a rule the handlers enforce beyond a value's type (a minimum, the
+/// values allowed, a length, a pattern). The generated types carry the type only, so
+/// poem-openapi leaves them out.
+const RULES: [&str; 7] = [
+    "minimum",
+    "maximum",
+    "enum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "maxItems",
+];
+
+/// The rules `api/` states on parameters and on schema properties, where the served spec has
+/// the same parameter or property (found, never made: a pointer into what is there).
+fn add_rules(spec: &mut Value) {
+    let document = crate::api_document::document();
+    let copy = |from: &Value, to: Option<&mut Value>| {
+        if let Some(Value::Object(to)) = to {
+            for key in RULES {
+                if let Some(rule) = from.get(key) {
+                    to.insert(key.into(), rule.clone());
+                }
+            }
+        }
+    };
+    let escape = |token: &str| token.replace('~', "~0").replace('/', "~1");
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let at = format!("/paths/{}/{method}/parameters", escape(path));
+                let served = spec.pointer_mut(&at).and_then(Value::as_array_mut);
+                let same = served
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["name"] == parameter["name"] && p["in"] == parameter["in"]);
+                copy(&parameter["schema"], same.and_then(|p| p.get_mut("schema")));
+            }
+        }
+    }
+    let schemas = document["components"]["schemas"].as_object();
+    for (name, schema) in schemas.into_iter().flatten() {
+        for (property, rules) in schema["properties"].as_object().into_iter().flatten() {
+            let at = format!(
+                "/components/schemas/{}/properties/{}",
+                escape(name),
+                escape(property)
+            );
+            copy(rules, spec.pointer_mut(&at));
+        }
+    }
 }
 
 /// A described reference as `api/` writes it, `{"$ref", "description"}`, where poem-openapi
