@@ -193,9 +193,11 @@ impl Handlers {
         T: Table,
         M: ParseFromJSON,
     {
+        // A well-formed patch that would change what the server owns is 422 (RFC 5789 §2.2):
+        // it is understood but cannot apply to this resource. A malformed patch is 400.
         if let Patch::Merge(merge) = &patch {
             if let Some(owned) = SERVER_OWNED.iter().find(|k| merge.contains_key(**k)) {
-                return Err(Error::BadRequest(format!(
+                return Err(Error::Unprocessable(format!(
                     "{owned} is set by the server and cannot be patched"
                 )));
             }
@@ -211,14 +213,19 @@ impl Handlers {
                 let changed = apply_patch(current, &patch, limits)?;
                 for owned in SERVER_OWNED {
                     if changed.get(*owned) != current.get(*owned) {
-                        return Err(Error::BadRequest(format!(
+                        return Err(Error::Unprocessable(format!(
                             "{owned} is set by the server and cannot be patched"
                         )));
                     }
                 }
                 // What the client wrote is checked before the server completes it (a
                 // patched `lastUpdate` must be a date-time even though it is replaced).
-                let mut changed = checked::<M>(changed)?;
+                // A merge patch carries the values the schema refuses (400, as a body that
+                // breaks its schema); a JSON Patch is understood but cannot apply here (422).
+                let mut changed = checked::<M>(changed).map_err(|e| match (&patch, e) {
+                    (Patch::Json(_), Error::BadRequest(message)) => Error::Unprocessable(message),
+                    (_, e) => e,
+                })?;
                 check(current, &mut changed)?;
                 Ok(changed)
             })
@@ -372,7 +379,7 @@ fn apply_patch(
     }
     match document {
         Value::Object(map) => Ok(map),
-        _ => Err(Error::BadRequest(
+        _ => Err(Error::Unprocessable(
             "the patched resource is not a JSON object".into(),
         )),
     }
@@ -401,7 +408,7 @@ fn within_limits(document: &Value, bound: DocumentBound, what: &str) -> Result<(
     }
 }
 
-/// Checks a complete resource document against its schema (`Usage`, `UsageSpecification`).
+/// Checks a patched resource document against its schema (`Usage`, `UsageSpecification`).
 fn checked<M: ParseFromJSON>(document: Map<String, Value>) -> Result<Map<String, Value>, Error> {
     Document::<M>::parse(Value::Object(document))
         .map(Document::into_json)

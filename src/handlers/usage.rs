@@ -23,6 +23,9 @@ impl Handlers {
         fields: Option<String>,
         offset: Option<Integer>,
         limit: Option<Integer>,
+        // Declared filters, read with every other filter from the query string.
+        _status: Option<String>,
+        _usage_type: Option<String>,
     ) -> poem::Result<ListUsageResponse> {
         let page = self
             .list_resources::<UsageTable, Usage>(request, fields, offset, limit)

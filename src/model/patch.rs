@@ -97,7 +97,7 @@ where
             return Err(bad_request(unstorable));
         }
         let patch = if content_type == JSON_PATCH {
-            Patch::Json(serde_json::from_value(json).map_err(|e| {
+            Patch::Json(json_patch(json).map_err(|e| {
                 bad_request(format!("the body is not a JSON Patch (RFC 6902): {e}"))
             })?)
         } else {
@@ -114,4 +114,34 @@ where
             model: PhantomData,
         })
     }
+}
+
+/// The JSON Patch in `json`. Members its operations do not define are dropped (RFC 6902 §4:
+/// they are ignored), and each `value` is set aside while the operations are read and put back
+/// as it was: the parser cannot read every number a document may hold (integers past 64 bits).
+fn json_patch(mut json: Value) -> Result<json_patch::Patch, serde_json::Error> {
+    let mut values = Vec::new();
+    if let Value::Array(operations) = &mut json {
+        for operation in operations.iter_mut() {
+            if let Value::Object(members) = operation {
+                members.retain(|k, _| matches!(k.as_str(), "op" | "path" | "from" | "value"));
+                values.push(members.get_mut("value").map(Value::take));
+            } else {
+                values.push(None);
+            }
+        }
+    }
+    let mut patch: json_patch::Patch = serde_json::from_value(json)?;
+    for (operation, value) in patch.0.iter_mut().zip(values) {
+        let slot = match operation {
+            json_patch::PatchOperation::Add(op) => &mut op.value,
+            json_patch::PatchOperation::Replace(op) => &mut op.value,
+            json_patch::PatchOperation::Test(op) => &mut op.value,
+            _ => continue,
+        };
+        if let Some(value) = value {
+            *slot = value;
+        }
+    }
+    Ok(patch)
 }

@@ -158,12 +158,20 @@ checked_string!(
     /// references here, so only what can never be part of a URI is refused.
     Uri,
     Some("uri"),
-    |s| match s.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        _ if s.is_empty() => Err("an empty string is not a URI".into()),
-        Some(c) => Err(format!("{s:?} is not a URI: it contains {c:?}")),
-        None => Ok(()),
-    }
+    |s| uri_problem(s).map_or(Ok(()), Err)
 );
+
+/// Why `s` cannot be a URI reference (RFC 3986), if it cannot: empty, or holding a character
+/// no URI holds unencoded (anything but ASCII letters, digits, `-._~:/?#[]@!$&'()*+,;=` and
+/// `%`).
+pub fn uri_problem(s: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c);
+    match s.chars().find(|c| !allowed(*c)) {
+        _ if s.is_empty() => Some("an empty string is not a URI".into()),
+        Some(c) => Some(format!("{s:?} is not a URI: it contains {c:?}")),
+        None => None,
+    }
+}
 
 checked_string!(
     /// Base64 encoded content (`format: base64`), standard or URL-safe alphabet.

@@ -213,11 +213,10 @@ fn check(schemas: &Compiled, node: usize, value: &Value, path: Path) -> Option<S
                     ));
                 }
             }
-            if *format == Format::Uri && s.is_empty() {
-                return Some(format!(
-                    "{} must be a URI, not an empty string",
-                    describe(path)
-                ));
+            if *format == Format::Uri {
+                if let Some(problem) = crate::model::scalar::uri_problem(s) {
+                    return Some(format!("{}: {problem}", describe(path)));
+                }
             }
             if *format == Format::DateTime && chrono::DateTime::parse_from_rfc3339(s).is_err() {
                 return Some(format!(

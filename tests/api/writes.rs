@@ -402,7 +402,7 @@ backend_tests! {
         }
     }
 
-    async fn patching_id_or_href_is_400_under_every_patch_format(app) {
+    async fn patching_id_or_href_is_422_under_every_patch_format(app) {
         let world = World::full(&app).await;
         for operations in [
             json!([{"op": "replace", "path": "/id", "value": "mine"}]),
@@ -415,7 +415,7 @@ backend_tests! {
         ] {
             for path in [&world.usage_path, &world.spec_path] {
                 let response = patch_json(&app, path, JSON_PATCH, &operations).await;
-                let message = assert_tmf_error(response, 400).await;
+                let message = assert_tmf_error(response, 422).await;
                 assert!(message.contains("id") || message.contains("href"), "{operations}: {message}");
             }
             world.assert_unchanged(&app, &operations.to_string()).await;
@@ -424,7 +424,7 @@ backend_tests! {
             for content_type in [MERGE, JSON] {
                 for path in [&world.usage_path, &world.spec_path] {
                     let response = patch_json(&app, path, content_type, &patch).await;
-                    assert_tmf_error(response, 400).await;
+                    assert_tmf_error(response, 422).await;
                 }
             }
             world.assert_unchanged(&app, &patch.to_string()).await;
@@ -462,7 +462,7 @@ backend_tests! {
         world.assert_unchanged(&app, "415s").await;
     }
 
-    async fn a_json_patch_leaving_an_invalid_resource_is_400_and_applies_nothing(app) {
+    async fn a_json_patch_leaving_an_invalid_resource_is_422_and_applies_nothing(app) {
         let world = World::full(&app).await;
         for operations in [
             json!([{"op": "replace", "path": "/status", "value": "nope"}]),
@@ -482,15 +482,15 @@ backend_tests! {
         ] {
             let response = patch_json(&app, &world.usage_path, JSON_PATCH, &operations).await;
             let status = response.status().as_u16();
-            if status != 400 {
+            if status != 422 {
                 panic!("{operations}: {status} {}", response.text().await.unwrap_or_default());
             }
-            assert_tmf_error(response, 400).await;
+            assert_tmf_error(response, 422).await;
             world.assert_unchanged(&app, &operations.to_string()).await;
         }
         let message = assert_tmf_error(
             patch_json(&app, &world.usage_path, JSON_PATCH, &json!([{"op": "replace", "path": "/status", "value": "nope"}])).await,
-            400,
+            422,
         )
         .await;
         assert!(message.contains("nope"), "{message}");
@@ -501,7 +501,7 @@ backend_tests! {
             json!([{"op": "replace", "path": "/specCharacteristic/0/minCardinality", "value": 1.5}]),
         ] {
             let response = patch_json(&app, &world.spec_path, JSON_PATCH, &operations).await;
-            assert_tmf_error(response, 400).await;
+            assert_tmf_error(response, 422).await;
             world.assert_unchanged(&app, &operations.to_string()).await;
         }
     }
@@ -686,7 +686,8 @@ backend_tests! {
             &json!([{"op": "add", "path": "/lastUpdate", "value": "soon"}]),
         )
         .await;
-        assert_tmf_error(response, 400).await;
+        // A well-formed JSON Patch whose result breaks the schema: 422 (RFC 5789).
+        assert_tmf_error(response, 422).await;
         world.assert_unchanged(&app, "malformed lastUpdate").await;
     }
 

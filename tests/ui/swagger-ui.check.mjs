@@ -13,7 +13,8 @@
 //     a JSON array body (holding the usage whose id is in env EXPECT_USAGE_ID, when set); with
 //     env AUTH_TOKEN (a server with authentication on), it first shows 401, then "Authorize"
 //     with the token as bearerAuth and "Execute" again shows the 200;
-//  3. no request the page made went anywhere but the server's own origin: every request is
+//  3. the operation groups are shown in api/'s tag order, usage and usageSpecification first;
+//  4. no request the page made went anywhere but the server's own origin: every request is
 //     recorded, and any other one is aborted (nothing leaves the machine) and fails the check.
 // With a screenshot path, saves the whole page after the response is shown there, and beside it
 // <name>-operations.png (the page as loaded) and <name>-listUsage.png (GET /usage and its
@@ -149,6 +150,19 @@ try {
   }
   const expected = new Set(expectedIds);
   for (const r of rendered) if (!expected.has(r.id)) fail(`Swagger UI lists an operation not in api/: ${r.id}`);
+  // Usages and specifications are what a developer opens the page for: their groups come
+  // first, in api/'s tag order.
+  const shownTags = await page.$$eval('.opblock-tag-section .opblock-tag', (elements) =>
+    elements.map((e) => e.getAttribute('data-tag')),
+  );
+  const apiTags = (api.tags || []).map((t) => t.name);
+  if (shownTags.slice(0, 2).join(',') !== 'usage,usageSpecification') {
+    fail(`Swagger UI shows the groups in the order ${JSON.stringify(shownTags)}; usage and usageSpecification must come first`);
+  } else if (JSON.stringify(shownTags) !== JSON.stringify(apiTags)) {
+    fail(`Swagger UI shows the groups in the order ${JSON.stringify(shownTags)}, not api/'s ${JSON.stringify(apiTags)}`);
+  } else {
+    ok(`the groups are shown in api/'s order: ${shownTags.join(', ')}`);
+  }
   if (screenshotPath) await page.screenshot({ path: sibling(screenshotPath, 'operations'), fullPage: true });
   if (failures.length === 0) ok(`all ${operations.length} operations of api/tmf635.openapi.json are listed`);
 
@@ -223,7 +237,7 @@ try {
   fail(`the check could not finish: ${error.message}`);
   if (screenshotPath) await page.screenshot({ path: screenshotPath, fullPage: true }).catch(() => {});
 } finally {
-  // 3. nothing but the server's own origin
+  // 4. nothing but the server's own origin
   if (foreign.length > 0) {
     for (const url of foreign) fail(`the page requested ${url}, outside ${origin} (blocked)`);
   } else {
