@@ -11,7 +11,7 @@
 //!   (`tenant = ?` and the rest) walks the same shapes as before. Indexes only retention uses
 //!   (across tenants) stay as they were.
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -147,10 +147,10 @@ const TENANT_INDEXES: [(&str, Tables, &[Columns]); 5] = [
 /// A tenant's received events newest first (retention keeps its own index on `received_at`).
 const RECEIVED_BY_TENANT: &str = "idx_received_event_tenant";
 
-fn with_tenant<C: Iden + Clone + 'static>(tenant: C, columns: &[C]) -> Vec<C> {
-    std::iter::once(tenant)
-        .chain(columns.iter().cloned())
-        .collect()
+/// An index's columns: with the tenant in front (`up`), or as they were.
+fn columns<C: Iden + Clone + 'static>(up: bool, tenant: C, columns: &[C]) -> Vec<C> {
+    let tenant = up.then_some(tenant);
+    tenant.into_iter().chain(columns.iter().cloned()).collect()
 }
 
 /// The rebuilt tables' names until they replace the old ones. They are created beside the old
@@ -168,39 +168,23 @@ fn sql<S: SchemaStatementBuilder>(backend: DatabaseBackend, statement: &S) -> St
     }
 }
 
-/// Every step, in order. They run as one batch on one connection: on SQLite another pooled
-/// connection may still hold the schema as it was before a step (a table dropped, an index
-/// not yet made), and would see the next step against it.
-fn steps(backend: DatabaseBackend) -> Vec<String> {
-    let mut steps = Vec::new();
-    for table in WITH_COLUMN {
-        let add = Table::alter()
-            .table(table)
-            .add_column(string(Columns::Tenant).default(""))
-            .to_owned();
-        steps.push(sql(backend, &add));
+/// A primary key of `columns`.
+fn key<C: Iden + 'static>(columns: Vec<C>) -> IndexCreateStatement {
+    let mut key = Index::create();
+    for column in columns {
+        key.col(column);
     }
-    for (name, table, columns) in TENANT_INDEXES {
-        steps.push(sql(backend, &drop_index(name, table)));
-        let columns = with_tenant(Columns::Tenant, columns);
-        steps.push(sql(backend, &index(name, table, &columns)));
-    }
-    steps.push(sql(
-        backend,
-        &index(
-            RECEIVED_BY_TENANT,
-            Tables::ReceivedEvent,
-            &[Columns::Tenant, Columns::ReceivedAt],
-        ),
-    ));
+    key
+}
 
-    // usage: rebuilt with the key (tenant, id).
-    for (name, _) in USAGE_INDEXES {
-        steps.push(sql(backend, &drop_index(name, Usage::Table)));
+/// `usage` as a new table, with the tenant (`up`) or without.
+fn usage_table(up: bool) -> TableCreateStatement {
+    let mut table = Table::create();
+    table.table(Alias::new(USAGE_NEW));
+    if up {
+        table.col(string(Usage::Tenant));
     }
-    let usage = Table::create()
-        .table(Alias::new(USAGE_NEW))
-        .col(string(Usage::Tenant))
+    table
         .col(string(Usage::Id))
         .col(big_integer(Usage::Revision))
         .col(timestamp_with_time_zone(Usage::CreatedAt))
@@ -211,77 +195,148 @@ fn steps(backend: DatabaseBackend) -> Vec<String> {
         .col(string_null(Usage::UsageSpecificationId))
         .col(string_null(Usage::AtType))
         .col(json_binary(Usage::Document))
-        .primary_key(Index::create().col(Usage::Tenant).col(Usage::Id))
-        .to_owned();
-    steps.push(sql(backend, &usage));
-    steps.push(format!(
-        r#"INSERT INTO "{USAGE_NEW}" ("tenant", "id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document") SELECT '', "id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document" FROM "usage""#
-    ));
-    replace(&mut steps, "usage", USAGE_NEW);
-    for (name, columns) in USAGE_INDEXES {
-        let columns = with_tenant(Usage::Tenant, columns);
-        steps.push(sql(backend, &index(name, Usage::Table, &columns)));
-    }
+        .primary_key(&mut key(columns(up, Usage::Tenant, &[Usage::Id])))
+        .to_owned()
+}
 
-    // usage_array_value: rebuilt with the key (tenant, usage id, path, value).
-    steps.push(sql(
-        backend,
-        &drop_index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table),
-    ));
-    let array_value = Table::create()
-        .table(Alias::new(ARRAY_VALUE_NEW))
-        .col(string(UsageArrayValue::Tenant))
+/// `usage_array_value` as a new table, with the tenant (`up`) or without.
+fn array_value_table(up: bool) -> TableCreateStatement {
+    let mut table = Table::create();
+    table.table(Alias::new(ARRAY_VALUE_NEW));
+    if up {
+        table.col(string(UsageArrayValue::Tenant));
+    }
+    let primary = [
+        UsageArrayValue::UsageId,
+        UsageArrayValue::Path,
+        UsageArrayValue::Value,
+    ];
+    table
         .col(string(UsageArrayValue::UsageId))
         .col(string(UsageArrayValue::Path))
         .col(text(UsageArrayValue::Value))
         .col(timestamp_with_time_zone_null(UsageArrayValue::UsageDate))
         // Also the index that finds a usage's rows when it changes or goes.
-        .primary_key(
-            Index::create()
-                .col(UsageArrayValue::Tenant)
-                .col(UsageArrayValue::UsageId)
-                .col(UsageArrayValue::Path)
-                .col(UsageArrayValue::Value),
-        )
-        .to_owned();
-    steps.push(sql(backend, &array_value));
+        .primary_key(&mut key(columns(up, UsageArrayValue::Tenant, &primary)))
+        .to_owned()
+}
+
+/// Copies `table` into its new table (`<table>_new`), giving every row the implicit tenant
+/// (`up`) or leaving the tenant out, then puts the new table in its place.
+fn rebuild(steps: &mut Vec<String>, up: bool, table: &str, copied: &str) {
+    let (into, from) = if up {
+        (format!(r#""tenant", {copied}"#), format!("'', {copied}"))
+    } else {
+        (copied.to_string(), copied.to_string())
+    };
     steps.push(format!(
-        r#"INSERT INTO "{ARRAY_VALUE_NEW}" ("tenant", "usage_id", "path", "value", "usage_date") SELECT '', "usage_id", "path", "value", "usage_date" FROM "usage_array_value""#
+        r#"INSERT INTO "{table}_new" ({into}) SELECT {from} FROM "{table}""#
     ));
-    replace(&mut steps, "usage_array_value", ARRAY_VALUE_NEW);
-    let columns = with_tenant(UsageArrayValue::Tenant, &ARRAY_VALUE_COLUMNS);
-    steps.push(sql(
-        backend,
-        &index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table, &columns),
-    ));
+    steps.push(format!(r#"DROP TABLE "{table}""#));
+    steps.push(format!(r#"ALTER TABLE "{table}_new" RENAME TO "{table}""#));
+}
+
+/// Every step, in order, of `up` or of going back down. They run as one batch on one
+/// connection: on SQLite another pooled connection may still hold the schema as it was before
+/// a step (a table dropped, an index not yet made), and would see the next step against it.
+fn steps(backend: DatabaseBackend, up: bool) -> Vec<String> {
+    let mut steps = Vec::new();
+    // Up: the columns, then the indexes on them; down: the other way round.
+    let mut columns_step = Vec::new();
+    for table in WITH_COLUMN {
+        let mut alter = Table::alter();
+        alter.table(table);
+        if up {
+            alter.add_column(string(Columns::Tenant).default(""));
+        } else {
+            alter.drop_column(Columns::Tenant);
+        }
+        columns_step.push(sql(backend, &alter));
+    }
+    if up {
+        steps.append(&mut columns_step);
+    }
+    for (name, table, after) in TENANT_INDEXES {
+        steps.push(sql(backend, &drop_index(name, table)));
+        let columns = columns(up, Columns::Tenant, after);
+        steps.push(sql(backend, &index(name, table, &columns)));
+    }
+    let by_tenant = [Columns::Tenant, Columns::ReceivedAt];
+    if up {
+        let index = index(RECEIVED_BY_TENANT, Tables::ReceivedEvent, &by_tenant);
+        steps.push(sql(backend, &index));
+    } else {
+        let drop = drop_index(RECEIVED_BY_TENANT, Tables::ReceivedEvent);
+        steps.push(sql(backend, &drop));
+        steps.append(&mut columns_step);
+    }
+    // (On the way up, indexes are dropped before their table is rebuilt and made after.)
+    for (name, _) in USAGE_INDEXES {
+        steps.push(sql(backend, &drop_index(name, Usage::Table)));
+    }
+    steps.push(sql(backend, &usage_table(up)));
+    rebuild(
+        &mut steps,
+        up,
+        "usage",
+        r#""id", "revision", "created_at", "usage_date", "usage_type", "status", "description", "usage_specification_id", "at_type", "document""#,
+    );
+    for (name, after) in USAGE_INDEXES {
+        let columns = columns(up, Usage::Tenant, after);
+        steps.push(sql(backend, &index(name, Usage::Table, &columns)));
+    }
+    let lookup = drop_index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table);
+    steps.push(sql(backend, &lookup));
+    steps.push(sql(backend, &array_value_table(up)));
+    rebuild(
+        &mut steps,
+        up,
+        "usage_array_value",
+        r#""usage_id", "path", "value", "usage_date""#,
+    );
+    let columns = columns(up, UsageArrayValue::Tenant, &ARRAY_VALUE_COLUMNS);
+    let lookup = index(ARRAY_VALUE_LOOKUP, UsageArrayValue::Table, &columns);
+    steps.push(sql(backend, &lookup));
     steps
 }
 
-/// Drops `table` and gives `new` its name.
-fn replace(steps: &mut Vec<String>, table: &str, new: &str) {
-    steps.push(format!(r#"DROP TABLE "{table}""#));
-    steps.push(format!(r#"ALTER TABLE "{new}" RENAME TO "{table}""#));
+/// Runs `steps` as one batch (see `steps`); on SQLite a transaction of its own (PostgreSQL
+/// runs every migration in one), so a failure leaves the schema as it was.
+async fn run(manager: &SchemaManager<'_>, steps: Vec<String>) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    let mut batch = steps.join(";\n");
+    if backend == DatabaseBackend::Sqlite {
+        batch = format!("BEGIN;\n{batch};\nCOMMIT");
+    }
+    manager.get_connection().execute_unprepared(&batch).await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        let mut batch = steps(backend).join(";\n");
-        // On SQLite the batch is a transaction of its own (PostgreSQL runs every migration in
-        // one), so a failure leaves the schema as it was.
-        if backend == DatabaseBackend::Sqlite {
-            batch = format!("BEGIN;\n{batch};\nCOMMIT");
-        }
-        manager.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run(manager, steps(manager.get_database_backend(), true)).await
     }
 
-    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        // Going back would merge the tenants' rows into one, and usages of the same id in two
-        // tenants cannot be merged.
-        Err(DbErr::Migration(
-            "tenancy cannot be undone: rows of several tenants cannot be merged into one".into(),
-        ))
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Only while every row is the implicit tenant's: rows of several tenants cannot be
+        // merged into one (two usages may have the same id).
+        let db = manager.get_connection();
+        for table in [
+            "usage",
+            "usage_specification",
+            "hub",
+            "bulk_job",
+            "received_event",
+        ] {
+            let other = format!(r#"SELECT 1 FROM "{table}" WHERE "tenant" <> '' LIMIT 1"#);
+            let statement = Statement::from_string(manager.get_database_backend(), other);
+            if db.query_one(statement).await?.is_some() {
+                return Err(DbErr::Migration(format!(
+                    "tenancy cannot be undone: {table} holds rows of tenants"
+                )));
+            }
+        }
+        run(manager, steps(manager.get_database_backend(), false)).await
     }
 }

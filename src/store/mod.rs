@@ -11,6 +11,7 @@ mod hub;
 pub mod import;
 mod insert;
 pub mod jobs;
+mod list;
 mod outbox;
 mod pool;
 mod probe;

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use std::process::Command;
 
 /// Runs `tmf635 apikey ARGS` against `database_url`; answers its stdout (asserting success).
-fn apikey(database_url: &str, args: &[&str]) -> String {
+pub fn apikey(database_url: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_tmf635"))
         .arg("apikey")
         .args(args)

@@ -3,7 +3,7 @@
 //! file and from a loopback server that rotates its keys; API keys through the real binary's
 //! `apikey` subcommands; callback signatures checked with Python's `hmac`.
 
-mod api_keys;
+pub mod api_keys;
 mod callbacks;
 mod jwks;
 mod operations;

@@ -8,9 +8,9 @@ mod events;
 mod jobs;
 mod resources;
 
+use crate::auth::api_keys::apikey;
 use crate::auth::{claims, hs256, hs256_config, ALL_SCOPES};
 use crate::helpers::{Api, Backend, TestApp};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 /// The claim that names the tenant in these tests' tokens.
@@ -36,29 +36,13 @@ pub fn token_of(tenant: &str) -> String {
     hs256(&claims)
 }
 
-/// Runs `tmf635 apikey create` with every scope (and `--tenant` when given); answers the key.
+/// Issues a key with every scope (and `tenant` when given) through the binary; answers it.
 fn issue_key(database_url: &str, tenant: Option<&str>) -> String {
-    let mut args = vec![
-        "apikey", "create", "--name", "tenancy", "--scope", ALL_SCOPES,
-    ];
+    let mut args = vec!["create", "--name", "tenancy", "--scope", ALL_SCOPES];
     if let Some(tenant) = tenant {
         args.extend(["--tenant", tenant]);
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_tmf635"))
-        .args(&args)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    assert!(
-        output.status.success(),
-        "tmf635 {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("UTF-8 output")
-        .trim()
-        .to_string()
+    apikey(database_url, &args).trim().to_string()
 }
 
 impl Tenants {
