@@ -511,7 +511,7 @@ mod delivery {
             )
             .await;
             assert_tmf_error(app.patch(&path, &json!({"status": "nope"})).await, 400).await;
-            assert_tmf_error(app.patch(&path, &json!({"id": "other"})).await, 400).await;
+            assert_tmf_error(app.patch(&path, &json!({"id": "other"})).await, 422).await;
             let stale = app
                 .client
                 .patch(app.url(&path))

@@ -618,14 +618,14 @@ backend_tests! {
         assert_eq!(app.read(&format!("/usage/{id}")).await, created);
     }
 
-    async fn patching_id_or_href_is_400_and_changes_nothing(app) {
+    async fn patching_id_or_href_is_422_and_changes_nothing(app) {
         let created = app.create("/usage", &voice_usage()).await;
         let id = id_of(&created);
         let path = format!("/usage/{id}");
         let message = assert_tmf_error(
             app.patch(&path, &json!({"id": "another-id", "status": "billed"}))
                 .await,
-            400,
+            422,
         )
         .await;
         assert!(message.contains("id"), "{message}");
@@ -635,7 +635,7 @@ backend_tests! {
                 &json!({"href": "http://elsewhere.example.com/usage/1"}),
             )
             .await,
-            400,
+            422,
         )
         .await;
         assert!(message.contains("href"), "{message}");

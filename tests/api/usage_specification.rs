@@ -333,17 +333,17 @@ backend_tests! {
         assert_eq!(app.read(&format!("{PATH}/{id}")).await, patched);
     }
 
-    async fn patching_id_or_href_is_400_and_changes_nothing(app) {
+    async fn patching_id_or_href_is_422_and_changes_nothing(app) {
         let created = app.create(PATH, &voice_specification()).await;
         let path = format!("{PATH}/{}", id_of(&created));
-        assert_tmf_error(app.patch(&path, &json!({"id": "other"})).await, 400).await;
+        assert_tmf_error(app.patch(&path, &json!({"id": "other"})).await, 422).await;
         assert_tmf_error(
             app.patch(
                 &path,
                 &json!({"href": "https://x.example.com/s/1", "name": "X"}),
             )
             .await,
-            400,
+            422,
         )
         .await;
         assert_eq!(app.read(&path).await, created, "lastUpdate included");
