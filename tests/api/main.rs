@@ -12,6 +12,7 @@ mod array_index;
 mod auth;
 mod bulk;
 mod bulk_processes;
+mod bulk_stream;
 mod delivery_failover;
 mod drain;
 mod egress;
