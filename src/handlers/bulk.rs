@@ -26,6 +26,12 @@ use serde_json::{json, Map, Value};
 /// Rows an export, or a list streamed whole, reads per page.
 const EXPORT_PAGE_ROWS: u64 = 1000;
 
+/// Bytes of documents a streamed page holds at most (a page's rows are held two or three
+/// times over while it is sent): what the server's memory for a download is made of,
+/// whatever the size of the documents. Large enough that a page's query costs little
+/// beside its rows.
+const STREAM_PAGE_BYTES: usize = 1 << 20;
+
 /// Parameters of a list that an export does not take: it is whole and in id order.
 const NOT_FOR_EXPORT: &[&str] = &["sort", "offset", "limit"];
 
@@ -181,7 +187,7 @@ impl Handlers {
             export_query(job.query.as_deref().unwrap_or(""), self.store.backend())?;
         let (store, fields) = (self.store.clone(), std::sync::Arc::new(fields));
         let prefix = href_prefix(&self.settings, request, ResourceKind::Usage);
-        let max_bytes = self.settings.max_page_bytes;
+        let max_bytes = self.settings.max_page_bytes.min(STREAM_PAGE_BYTES);
         let rows = Rows::<Usage>::stream(format, move |after| {
             let (store, filter, prefix, fields) = (
                 store.clone(),
@@ -217,7 +223,7 @@ impl Handlers {
         let (compiled, order) = self.list_filter::<UsageTable>(request)?;
         let (store, filter) = (self.store.clone(), compiled.condition);
         let prefix = href_prefix(&self.settings, request, ResourceKind::Usage);
-        let max_bytes = self.settings.max_page_bytes;
+        let max_bytes = self.settings.max_page_bytes.min(STREAM_PAGE_BYTES);
         Ok(Rows::stream(Format::Ndjson, move |cursor| {
             let (from, remaining) = cursor.unwrap_or((Position::Offset(offset), limit));
             let (store, filter, order, prefix, selection) = (

@@ -8,7 +8,7 @@ use super::resource::Rendered;
 use super::{Store, Table};
 use crate::error::Error;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, NullOrdering, Order, SimpleExpr};
+use sea_orm::sea_query::{Condition, Expr, NullOrdering, Order, SimpleExpr};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// Where the next page of a list streamed whole starts.
@@ -76,13 +76,15 @@ impl Store {
                 let sorted = !order.is_empty();
                 if !sorted {
                     if let Position::After(at, id) = &from {
-                        let (created, id_column) = (T::created_at_column(), T::id_column());
+                        // A row value, which both backends read as one range of the index
+                        // (an OR of the two columns is not, when many rows share a time).
+                        let key = |a: SimpleExpr, b: SimpleExpr| Expr::tuple([a, b]);
                         select = select.filter(
-                            Condition::all().add(created.lte(*at)).add(
-                                Condition::any()
-                                    .add(created.lt(*at))
-                                    .add(id_column.lt(id.clone())),
-                            ),
+                            key(
+                                Expr::col(T::created_at_column()).into(),
+                                Expr::col(T::id_column()).into(),
+                            )
+                            .lt(key(Expr::val(*at).into(), Expr::val(id.clone()).into())),
                         );
                     }
                     select = select

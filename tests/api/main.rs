@@ -11,6 +11,7 @@ mod abuse;
 mod array_index;
 mod auth;
 mod bulk;
+mod bulk_memory;
 mod bulk_processes;
 mod bulk_stream;
 mod delivery_failover;
