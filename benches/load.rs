@@ -27,7 +27,6 @@ use common::{env_number, percentile, Lcg, PARTIES};
 use process::{Program, Server, BASELINE, TMF635};
 use reqwest::{Client, RequestBuilder};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -218,37 +217,6 @@ async fn exchange(request: RequestBuilder, want_id: bool) -> Result<Option<Strin
         .map(|c| c.id))
 }
 
-/// A usage to create (~1 KB): the benches' realistic document with the rating details and
-/// network characteristics a mediation system adds.
-fn post_body(i: usize, rng: &mut Lcg) -> String {
-    let mut usage = common::usage_body(i, rng).document;
-    let date = usage["usageDate"].clone();
-    usage.insert(
-        "@schemaLocation".into(),
-        json!("https://usage.example.com/schemas/Usage.schema.json"),
-    );
-    if let Some(Value::Array(characteristics)) = usage.get_mut("usageCharacteristic") {
-        let cell = format!("208-01-{:04}-{:05}", rng.below(10_000), rng.below(100_000));
-        characteristics.push(json!({"name": "cellId", "valueType": "string", "value": cell}));
-        characteristics.push(json!({"name": "roaming", "valueType": "boolean", "value": false}));
-    }
-    if let Some(rated) = usage["ratedProductUsage"][0].as_object_mut() {
-        let amount = rated["taxIncludedRatingAmount"]["value"]
-            .as_f64()
-            .unwrap_or(0.0);
-        rated.insert("ratingDate".into(), date);
-        rated.insert("ratingAmountType".into(), json!("total"));
-        rated.insert("offerTariffType".into(), json!("normal"));
-        rated.insert("usageRatingTag".into(), json!("usage"));
-        rated.insert("isTaxExempt".into(), json!(false));
-        rated.insert(
-            "taxExcludedRatingAmount".into(),
-            json!({"unit": "EUR", "value": (amount / 1.2 * 100.0).round() / 100.0}),
-        );
-    }
-    Value::Object(usage).to_string()
-}
-
 /// req/s, p50 ms, p99 ms, errors.
 type Figures = (f64, f64, f64, usize);
 
@@ -285,7 +253,7 @@ async fn measure(
         start.as_secs_f64() * 1000.0
     );
     let mut rng = Lcg(42);
-    let bodies: Vec<String> = (0..1000).map(|i| post_body(i, &mut rng)).collect();
+    let bodies: Vec<String> = (0..1000).map(|i| common::post_body(i, &mut rng)).collect();
     let size = bodies.iter().map(String::len).sum::<usize>() / bodies.len();
     eprintln!("  POST bodies: {size} bytes on average");
     let client = Client::builder()

@@ -87,6 +87,37 @@ pub fn usage_body(i: usize, rng: &mut Lcg) -> UsageBody {
     }
 }
 
+/// A usage to create (~1 KB): the benches' realistic document with the rating details and
+/// network characteristics a mediation system adds.
+pub fn post_body(i: usize, rng: &mut Lcg) -> String {
+    let mut usage = usage_body(i, rng).document;
+    let date = usage["usageDate"].clone();
+    usage.insert(
+        "@schemaLocation".into(),
+        json!("https://usage.example.com/schemas/Usage.schema.json"),
+    );
+    if let Some(Value::Array(characteristics)) = usage.get_mut("usageCharacteristic") {
+        let cell = format!("208-01-{:04}-{:05}", rng.below(10_000), rng.below(100_000));
+        characteristics.push(json!({"name": "cellId", "valueType": "string", "value": cell}));
+        characteristics.push(json!({"name": "roaming", "valueType": "boolean", "value": false}));
+    }
+    if let Some(rated) = usage["ratedProductUsage"][0].as_object_mut() {
+        let amount = rated["taxIncludedRatingAmount"]["value"]
+            .as_f64()
+            .unwrap_or(0.0);
+        rated.insert("ratingDate".into(), date);
+        rated.insert("ratingAmountType".into(), json!("total"));
+        rated.insert("offerTariffType".into(), json!("normal"));
+        rated.insert("usageRatingTag".into(), json!("usage"));
+        rated.insert("isTaxExempt".into(), json!(false));
+        rated.insert(
+            "taxExcludedRatingAmount".into(),
+            json!({"unit": "EUR", "value": (amount / 1.2 * 100.0).round() / 100.0}),
+        );
+    }
+    Value::Object(usage).to_string()
+}
+
 /// The value at quantile `p` (0..=1) of ascending `sorted`; 0 when there is none.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

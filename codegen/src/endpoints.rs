@@ -117,13 +117,27 @@ fn payload_type(schema: &Value, response: bool) -> Result<String, String> {
 /// CSV, the document's schema given by the NDJSON media. A request body becomes
 /// `crate::bulk::Upload<T>` (its body streamed to the handler), a response
 /// `crate::bulk::Rows<T>` (a streamed body); both declare their media types themselves.
+/// A response offered as JSON and NDJSON (without CSV) becomes
+/// `crate::bulk::Negotiated<JsonPayload, T>`: the handler picks one by the request's Accept.
 const NDJSON: &str = "application/x-ndjson";
+const JSON: &str = "application/json";
 
 fn bulk_type(content_holder: &Value, wrapper: &str) -> Result<Option<String>, String> {
-    let Some(media) = content_holder.get("content").and_then(|c| c.get(NDJSON)) else {
+    let Some(content) = content_holder.get("content").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    let Some(media) = content.get(NDJSON) else {
         return Ok(None);
     };
     let ty = field_type(&media["schema"])?;
+    if wrapper == "Rows" {
+        if let Some(json) = content.get(JSON) {
+            let json = payload_type(&json["schema"], true)?;
+            return Ok(Some(format!(
+                "crate::bulk::Negotiated<{json}, models::{ty}>"
+            )));
+        }
+    }
     Ok(Some(format!("crate::bulk::{wrapper}<models::{ty}>")))
 }
 
@@ -131,7 +145,7 @@ fn json_schema(content_holder: &Value) -> Result<Option<&Value>, String> {
     let Some(content) = content_holder.get("content").and_then(Value::as_object) else {
         return Ok(None);
     };
-    match content.get("application/json") {
+    match content.get(JSON) {
         Some(media) => Ok(Some(&media["schema"])),
         None => Err("only application/json content is supported".into()),
     }

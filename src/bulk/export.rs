@@ -47,21 +47,22 @@ impl<T: Send> IntoResponse for Rows<T> {
 
 /// A page of rows read from where the last one ended: the documents (JSON text, each with its
 /// id) and where the next page starts (None: this was the last).
-pub type Page = (Vec<(String, String)>, Option<String>);
+pub type Page<C = String> = (Vec<(String, String)>, Option<C>);
 
 impl<T: Send + 'static> Rows<T> {
     /// Streams the pages `next` reads, from the first (`next(None)`) until one says it was
     /// the last. A failure mid-stream ends the body early (the status is already sent): the
     /// client sees a truncated download, and the server log says why.
-    pub fn stream<F, Fut>(format: Format, next: F) -> Rows<T>
+    pub fn stream<C, F, Fut>(format: Format, next: F) -> Rows<T>
     where
-        F: Fn(Option<String>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Page, Error>> + Send + 'static,
+        C: Send + 'static,
+        F: Fn(Option<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Page<C>, Error>> + Send + 'static,
     {
         let columns = csv_row::columns();
         let header =
             (format == Format::Csv).then(|| csv_line(columns.iter().map(|(n, _)| n.to_string())));
-        let pages = stream::unfold(Some(None), move |cursor: Option<Option<String>>| {
+        let pages = stream::unfold(Some(None), move |cursor: Option<Option<C>>| {
             let page = cursor.map(&next);
             async move {
                 let (rows, after) = match page?.await {

@@ -1,16 +1,19 @@
 //! Usages in bulk: import jobs (a streamed body spooled to disk, then read, validated as
 //! `POST /usage` validates a body and stored in large transactions in the background) and
-//! exports (the usages a list query selects, streamed in id order as NDJSON or CSV).
+//! exports (the usages a list query selects, streamed in id order as NDJSON or CSV), and
+//! `GET /usage` streamed as NDJSON (`Negotiated`).
 
 mod csv_row;
 pub mod export;
 pub mod import;
+mod negotiated;
 mod read;
 mod row;
 mod spool;
 mod upload;
 
 pub use export::Rows;
+pub use negotiated::{wants_ndjson, Negotiated};
 pub use upload::Upload;
 
 /// The formats rows travel in.

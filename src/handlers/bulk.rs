@@ -14,7 +14,9 @@ use crate::model::document::{Document, JsonBody};
 use crate::model::scalar::Integer;
 use crate::query::{self, FieldSelection};
 use crate::resource_kind::ResourceKind;
+use crate::store::export::Position;
 use crate::store::jobs::{self, EXPORT, IMPORT};
+use crate::store::resource::Rendered;
 use crate::store::TenantStore;
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::bulk_job::Model as Job;
@@ -22,8 +24,14 @@ use entity::usage::Entity as UsageTable;
 use poem::Request;
 use serde_json::{json, Map, Value};
 
-/// Rows an export reads per page.
+/// Rows an export, or a list streamed whole, reads per page.
 const EXPORT_PAGE_ROWS: u64 = 1000;
+
+/// Bytes of documents a streamed page holds at most (a page's rows are held two or three
+/// times over while it is sent): what the server's memory for a download is made of,
+/// whatever the size of the documents. Large enough that a page's query costs little
+/// beside its rows.
+const STREAM_PAGE_BYTES: usize = 1 << 20;
 
 /// Parameters of a list that an export does not take: it is whole and in id order.
 const NOT_FOR_EXPORT: &[&str] = &["sort", "offset", "limit"];
@@ -185,7 +193,7 @@ impl Handlers {
         let (filter, fields) = export_query(job.query.as_deref().unwrap_or(""), &store)?;
         let fields = std::sync::Arc::new(fields);
         let prefix = href_prefix(&self.settings, request, ResourceKind::Usage);
-        let max_bytes = self.settings.max_page_bytes;
+        let max_bytes = self.settings.max_page_bytes.min(STREAM_PAGE_BYTES);
         let rows = Rows::<Usage>::stream(format, move |after| {
             let (store, filter, prefix, fields) = (
                 store.clone(),
@@ -197,29 +205,84 @@ impl Handlers {
                 let page = store
                     .export_page::<UsageTable>(filter, after, EXPORT_PAGE_ROWS, &prefix, max_bytes)
                     .await?;
-                let next = (!page.is_empty())
-                    .then(|| page.last().map(|r| r.id.clone()))
-                    .flatten();
-                let rows = page
-                    .into_iter()
-                    .map(|row| {
-                        let id = row.id.clone();
-                        let json = match fields.as_ref() {
-                            None => row.json,
-                            Some(selection) => {
-                                let document: Document<Usage> =
-                                    Handlers::rendered_body(row, Some(selection));
-                                Value::Object(document.into_json()).to_string()
-                            }
-                        };
-                        (id, json)
-                    })
-                    .collect();
-                Ok((rows, next))
+                let next = page.last().map(|r| r.id.clone());
+                Ok((projected(page, fields.as_ref().as_ref()), next))
             }
         });
         Ok(DownloadExportJobResponse::Ok(rows))
     }
+
+    /// `GET /usage` as NDJSON: every usage the list selects (from `offset`, at most `limit`
+    /// when given), in the list's order and with its `fields`, read a page at a time while
+    /// the client downloads.
+    pub(super) fn stream_usages(
+        &self,
+        request: &Request,
+        fields: Option<String>,
+        offset: Option<Integer>,
+        limit: Option<Integer>,
+    ) -> Result<Rows<Usage>, Error> {
+        let selection =
+            std::sync::Arc::new(super::operations::fields::<UsageTable>(fields.as_deref())?);
+        let offset = at_least_zero("offset", offset)?.unwrap_or(0);
+        let limit = at_least_zero("limit", limit)?;
+        let store = self.store_for(request)?;
+        let (compiled, order) = self.list_filter::<UsageTable>(request, &store)?;
+        let filter = compiled.condition;
+        let prefix = href_prefix(&self.settings, request, ResourceKind::Usage);
+        let max_bytes = self.settings.max_page_bytes.min(STREAM_PAGE_BYTES);
+        Ok(Rows::stream(Format::Ndjson, move |cursor| {
+            let (from, remaining) = cursor.unwrap_or((Position::Offset(offset), limit));
+            let (store, filter, order, prefix, selection) = (
+                store.clone(),
+                filter.clone(),
+                order.clone(),
+                prefix.clone(),
+                selection.clone(),
+            );
+            async move {
+                let rows = remaining.map_or(EXPORT_PAGE_ROWS, |r| r.min(EXPORT_PAGE_ROWS));
+                if rows == 0 {
+                    return Ok((Vec::new(), None));
+                }
+                let (page, next) = store
+                    .list_page::<UsageTable>(filter, order, from, rows, &prefix, max_bytes)
+                    .await?;
+                let remaining = remaining.map(|r| r.saturating_sub(page.len() as u64));
+                let next = next
+                    .filter(|_| remaining != Some(0))
+                    .map(|at| (at, remaining));
+                Ok((projected(page, selection.as_ref().as_ref()), next))
+            }
+        }))
+    }
+}
+
+/// Rows as the lines of a download: the stored text as it is, or cut down to `fields`.
+fn projected(page: Vec<Rendered>, fields: Option<&FieldSelection>) -> Vec<(String, String)> {
+    page.into_iter()
+        .map(|row| {
+            let id = row.id.clone();
+            let json = match fields {
+                None => row.json,
+                Some(selection) => {
+                    let document: Document<Usage> = Handlers::rendered_body(row, Some(selection));
+                    Value::Object(document.into_json()).to_string()
+                }
+            };
+            (id, json)
+        })
+        .collect()
+}
+
+/// An `offset` or `limit` of a stream: a count, with no page-size bound.
+fn at_least_zero(name: &str, value: Option<Integer>) -> Result<Option<u64>, Error> {
+    value
+        .map(|Integer(n)| {
+            u64::try_from(n)
+                .map_err(|_| Error::BadRequest(format!("{name} must be 0 or more, not {n}")))
+        })
+        .transpose()
 }
 
 /// An export's query: the filter of a list of usages, and its `fields`.

@@ -11,9 +11,10 @@ use crate::model::scalar::Integer;
 use crate::model::validate;
 use crate::query::{self, FieldSelection};
 use crate::store::resource::{ListQuery, Rendered};
-use crate::store::{StoredResource, Table};
+use crate::store::{StoredResource, Table, TenantStore};
 use poem::Request;
 use poem_openapi::types::ParseFromJSON;
+use sea_orm::sea_query::{NullOrdering, Order, SimpleExpr};
 use serde_json::{Map, Value};
 
 /// Attributes the server owns: a body may not set them.
@@ -32,6 +33,12 @@ pub fn new_document<C>(id: String, href: String, body: Document<C>) -> Map<Strin
     }
     document
 }
+
+/// A list's filter, compiled, and its order terms (empty: newest first).
+pub(super) type ListFilter = (
+    query::compile::Compiled,
+    Vec<(SimpleExpr, Order, NullOrdering)>,
+);
 
 pub struct ListPage<M> {
     pub items: Vec<Document<M>>,
@@ -52,7 +59,7 @@ fn sort_param(raw_query: &str) -> Result<Option<String>, Error> {
         .map(|(_, _, value)| value))
 }
 
-fn fields<T: Table>(fields: Option<&str>) -> Result<Option<FieldSelection>, Error> {
+pub(super) fn fields<T: Table>(fields: Option<&str>) -> Result<Option<FieldSelection>, Error> {
     fields
         .map(|f| FieldSelection::parse(T::KIND, f))
         .transpose()
@@ -82,6 +89,27 @@ impl Handlers {
         }
     }
 
+    /// A list's filter, compiled, and its order (empty: newest first), from the request's
+    /// query string.
+    pub(super) fn list_filter<T: Table>(
+        &self,
+        request: &Request,
+        store: &TenantStore,
+    ) -> Result<ListFilter, Error> {
+        let raw_query = request.uri().query().unwrap_or("");
+        let filter = query::filter::parse(raw_query, query::RESERVED)?;
+        let sort = sort_param(raw_query)?
+            .map(|s| query::sort::parse(T::KIND, &s))
+            .transpose()?
+            .unwrap_or_default();
+        let compiled = query::compile::compile::<T>(&filter, &sort, store)?;
+        let order = match sort.is_empty() {
+            true => Vec::new(),
+            false => query::sort::order_terms::<T>(&sort, store.backend()),
+        };
+        Ok((compiled, order))
+    }
+
     pub(super) async fn list_resources<T, M>(
         &self,
         request: &Request,
@@ -95,18 +123,11 @@ impl Handlers {
         let selection = fields::<T>(fields_param.as_deref())?;
         let paged = offset.is_some() || limit.is_some();
         let (offset, limit) = paging(&self.settings, offset, limit)?;
-        let raw_query = request.uri().query().unwrap_or("");
-        let filter = query::filter::parse(raw_query, query::RESERVED)?;
-        let sort = sort_param(raw_query)?
-            .map(|s| query::sort::parse(T::KIND, &s))
-            .transpose()?
-            .unwrap_or_default();
         let store = self.store_for(request)?;
-        let compiled = query::compile::compile::<T>(&filter, &sort, &store)?;
-        let order = query::sort::order_terms::<T>(&sort, store.backend());
+        let (compiled, order) = self.list_filter::<T>(request, &store)?;
         let list = ListQuery {
             filter: compiled.condition,
-            order: if sort.is_empty() { Vec::new() } else { order },
+            order,
             walk: compiled.walk,
             index_count: compiled.index_count,
             index_scan: compiled.index_scan,

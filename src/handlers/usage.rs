@@ -1,6 +1,7 @@
 //! `/usage`: the operations on usages.
 
 use super::Handlers;
+use crate::bulk::{wants_ndjson, Negotiated};
 use crate::error::Error;
 use crate::generated::endpoints::{
     CreateUsageResponse, DeleteUsageResponse, ListUsageResponse, PatchUsageResponse,
@@ -27,6 +28,16 @@ impl Handlers {
         _status: Option<String>,
         _usage_type: Option<String>,
     ) -> poem::Result<ListUsageResponse> {
+        if wants_ndjson(request) {
+            // Streamed whole: a count up front would cost another pass over the matches.
+            let rows = self.stream_usages(request, fields, offset, limit)?;
+            return Ok(ListUsageResponse::Ok(
+                Negotiated::Ndjson(rows),
+                None,
+                None,
+                None,
+            ));
+        }
         let page = self
             .list_resources::<UsageTable, Usage>(request, fields, offset, limit)
             .await?;
@@ -34,7 +45,8 @@ impl Handlers {
         Ok(if page.partial {
             ListUsageResponse::PartialContent(JsonBody(page.items), headers.0, headers.1, headers.2)
         } else {
-            ListUsageResponse::Ok(JsonBody(page.items), headers.0, headers.1, headers.2)
+            let body = Negotiated::Json(JsonBody(page.items));
+            ListUsageResponse::Ok(body, headers.0, headers.1, headers.2)
         })
     }
 

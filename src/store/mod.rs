@@ -6,7 +6,7 @@ pub mod array_index;
 mod checkpoint;
 mod connection;
 pub mod delivery;
-mod export;
+pub mod export;
 mod hub;
 pub mod import;
 mod insert;

@@ -834,12 +834,11 @@ fn normaliser_accepts_what_legitimately_differs() {
     // content type parameters, header case and `required`, parameter serialisation
     let list = &mut other["paths"]["/usage"]["get"];
     let ok = list["responses"]["200"].as_object_mut().expect("a 200");
-    let content = ok.remove("content").expect("200 content");
-    let schema = content["application/json"].clone();
-    ok.insert(
-        "content".into(),
-        json!({"application/json; charset=utf-8": schema}),
-    );
+    let mut content = ok.remove("content").expect("200 content");
+    let content = content.as_object_mut().expect("200 content");
+    let schema = content.remove("application/json").expect("200 JSON");
+    content.insert("application/json; charset=utf-8".into(), schema);
+    ok.insert("content".into(), Value::Object(content.clone()));
     let headers = ok.remove("headers").expect("200 headers");
     let headers: Map<String, Value> = headers
         .as_object()
