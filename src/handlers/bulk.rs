@@ -1,6 +1,6 @@
 //! `/importJob` and `/exportJob`: usages in bulk (see `crate::bulk`).
 
-use super::representation::{base_url, href_prefix, paging};
+use super::representation::{at_least_zero, base_url, href_prefix, paging};
 use super::Handlers;
 use crate::bulk::{Format, Rows, Upload};
 use crate::error::Error;
@@ -273,16 +273,6 @@ fn projected(page: Vec<Rendered>, fields: Option<&FieldSelection>) -> Vec<(Strin
             (id, json)
         })
         .collect()
-}
-
-/// An `offset` or `limit` of a stream: a count, with no page-size bound.
-fn at_least_zero(name: &str, value: Option<Integer>) -> Result<Option<u64>, Error> {
-    value
-        .map(|Integer(n)| {
-            u64::try_from(n)
-                .map_err(|_| Error::BadRequest(format!("{name} must be 0 or more, not {n}")))
-        })
-        .transpose()
 }
 
 /// An export's query: the filter of a list of usages, and its `fields`.

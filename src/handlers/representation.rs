@@ -138,15 +138,17 @@ pub fn paging(
     offset: Option<Integer>,
     limit: Option<Integer>,
 ) -> Result<(u64, u64), Error> {
-    let offset = match offset {
-        None => 0,
-        Some(Integer(n)) => u64::try_from(n)
-            .map_err(|_| Error::BadRequest(format!("offset must be 0 or more, not {n}")))?,
-    };
-    let limit = match limit {
-        None => settings.default_limit,
-        Some(Integer(n)) => u64::try_from(n)
-            .map_err(|_| Error::BadRequest(format!("limit must be 0 or more, not {n}")))?,
-    };
+    let offset = at_least_zero("offset", offset)?.unwrap_or(0);
+    let limit = at_least_zero("limit", limit)?.unwrap_or(settings.default_limit);
     Ok((offset, limit.min(settings.max_limit)))
+}
+
+/// An `offset` or `limit` as a count (400 when negative), with no page-size bound.
+pub fn at_least_zero(name: &str, value: Option<Integer>) -> Result<Option<u64>, Error> {
+    value
+        .map(|Integer(n)| {
+            u64::try_from(n)
+                .map_err(|_| Error::BadRequest(format!("{name} must be 0 or more, not {n}")))
+        })
+        .transpose()
 }
