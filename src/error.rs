@@ -45,7 +45,9 @@ impl Error {
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Database(e) if statement_timed_out(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(e) if statement_timed_out(e) || session_lost(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,12 +58,21 @@ impl Error {
             Error::Database(e) if statement_timed_out(e) => {
                 "a database statement ran past the statement time limit".into()
             }
+            Error::Database(e) if session_lost(e) => {
+                "the connection to the database was lost; try again".into()
+            }
             Error::Database(_) | Error::Internal(_) => {
                 "the server could not complete the request".into()
             }
             other => other.to_string(),
         }
     }
+}
+
+/// Whether the connection to the database was lost under the request: the database is away,
+/// not the request at fault, so 503 (try again) rather than 500.
+fn session_lost(e: &sea_orm::DbErr) -> bool {
+    crate::store::session_lost(e)
 }
 
 /// Whether the statement was stopped at the statement time limit: cancelled by PostgreSQL's

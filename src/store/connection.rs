@@ -9,12 +9,15 @@
 //! inputs and keep the plain pool, which skips the round trip to the connection's thread that
 //! setting a deadline costs.
 
-use super::checkpoint;
+use super::{checkpoint, lost_session};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::sqlx::ConnectOptions as _;
-use sea_orm::{ConnectOptions, DatabaseConnection, DbErr, SqlxSqliteConnector};
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DbErr, SqlxPostgresConnector, SqlxSqliteConnector,
+};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -40,7 +43,7 @@ pub(super) enum Role {
 }
 
 /// Pool settings; on SQLite, the pragmas every connection gets; on PostgreSQL, the session's
-/// `statement_timeout`.
+/// `statement_timeout` (the server's own pool is made by [`postgres`]).
 pub(super) fn options(
     url: &str,
     max_connections: u32,
@@ -51,21 +54,49 @@ pub(super) fn options(
     if role == Role::SqliteWriter {
         options.max_lifetime(FOREVER).idle_timeout(FOREVER);
     }
-    // 0: no limit, as PostgreSQL reads it.
-    let timeout_ms = statement_timeout.as_millis().to_string();
+    let timeout_ms = statement_timeout_ms(statement_timeout);
     options
         .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", timeout_ms.as_str())]))
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(CONNECT_TIMEOUT)
         .sqlx_logging(false)
-        // A ping before each use on PostgreSQL, whose sessions can end under an idle
-        // connection (a server restart, `pg_terminate_backend`): the pool then opens a new
-        // one instead of failing a query. Not on SQLite, where a connection is a thread of
-        // this process and the ping one more hop to it per query.
-        .test_before_acquire(!url.starts_with("sqlite:"))
+        // No ping before each use: on SQLite a connection is a thread of this process and the
+        // ping one more hop to it per query.
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(move |o| sqlite(o, role));
     options
+}
+
+/// `statement_timeout` as PostgreSQL reads it: milliseconds, 0 for no limit.
+fn statement_timeout_ms(limit: Duration) -> String {
+    limit.as_millis().to_string()
+}
+
+/// The PostgreSQL pool: sessions with `statement_timeout`, and connections pinged before use
+/// only when they may have lost their session (see `lost_session`).
+pub(super) async fn postgres(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let timeout_ms = statement_timeout_ms(statement_timeout);
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?
+        .options([("statement_timeout", timeout_ms.as_str())])
+        .disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move { Ok(lost_session::check(connection, meta).await) })
+        })
+        .connect_with(connect)
+        .await
+        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }
 
 /// The SQLite pool for list queries: the pool's settings, and a statement that runs past

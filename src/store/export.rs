@@ -72,56 +72,59 @@ impl TenantStore {
     ) -> Result<(Vec<Rendered>, Option<Position>), Error> {
         self.store
             .pool()
-            .search(|db| async move {
-                let mut select = T::find()
-                    .select_only()
-                    .column(T::id_column())
-                    .column(T::created_at_column())
-                    .filter(T::tenant_column().eq(self.tenant.as_str()))
-                    .filter(filter);
-                let sorted = !order.is_empty();
-                if !sorted {
-                    if let Position::After(at, id) = &from {
-                        // A row value, which both backends read as one range of the index
-                        // (an OR of the two columns is not, when many rows share a time).
-                        let key = |a: SimpleExpr, b: SimpleExpr| Expr::tuple([a, b]);
-                        select = select.filter(
-                            key(
-                                Expr::col(T::created_at_column()).into(),
-                                Expr::col(T::id_column()).into(),
-                            )
-                            .lt(key(Expr::val(*at).into(), Expr::val(id.clone()).into())),
-                        );
+            .search(|db| {
+                let (filter, order, from) = (filter.clone(), order.clone(), from.clone());
+                async move {
+                    let mut select = T::find()
+                        .select_only()
+                        .column(T::id_column())
+                        .column(T::created_at_column())
+                        .filter(T::tenant_column().eq(self.tenant.as_str()))
+                        .filter(filter);
+                    let sorted = !order.is_empty();
+                    if !sorted {
+                        if let Position::After(at, id) = &from {
+                            // A row value, which both backends read as one range of the index
+                            // (an OR of the two columns is not, when many rows share a time).
+                            let key = |a: SimpleExpr, b: SimpleExpr| Expr::tuple([a, b]);
+                            select = select.filter(
+                                key(
+                                    Expr::col(T::created_at_column()).into(),
+                                    Expr::col(T::id_column()).into(),
+                                )
+                                .lt(key(Expr::val(*at).into(), Expr::val(id.clone()).into())),
+                            );
+                        }
+                        select = select
+                            .order_by(T::created_at_column(), Order::Desc)
+                            .order_by(T::id_column(), Order::Desc);
                     }
-                    select = select
-                        .order_by(T::created_at_column(), Order::Desc)
-                        .order_by(T::id_column(), Order::Desc);
+                    for (expr, direction, nulls) in order {
+                        select = select.order_by_with_nulls(expr, direction, nulls);
+                    }
+                    let offset = match from {
+                        Position::Offset(n) => n,
+                        Position::After(..) => 0,
+                    };
+                    let keys: Vec<(String, DateTime<Utc>)> = select
+                        .offset(offset)
+                        .limit(limit)
+                        .into_tuple()
+                        .all(db)
+                        .await?;
+                    let ids = keys.iter().map(|(id, _)| id.clone()).collect();
+                    let items = self
+                        .rendered_in_order::<T>(db, ids, href_prefix, max_bytes)
+                        .await?;
+                    let whole = items.len() == keys.len() && (keys.len() as u64) < limit;
+                    let next = match items.len().checked_sub(1).map(|last| &keys[last]) {
+                        None => None,
+                        Some(_) if whole => None,
+                        Some((id, at)) if !sorted => Some(Position::After(*at, id.clone())),
+                        Some(_) => Some(Position::Offset(offset + items.len() as u64)),
+                    };
+                    Ok((items, next))
                 }
-                for (expr, direction, nulls) in order {
-                    select = select.order_by_with_nulls(expr, direction, nulls);
-                }
-                let offset = match from {
-                    Position::Offset(n) => n,
-                    Position::After(..) => 0,
-                };
-                let keys: Vec<(String, DateTime<Utc>)> = select
-                    .offset(offset)
-                    .limit(limit)
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                let ids = keys.iter().map(|(id, _)| id.clone()).collect();
-                let items = self
-                    .rendered_in_order::<T>(db, ids, href_prefix, max_bytes)
-                    .await?;
-                let whole = items.len() == keys.len() && (keys.len() as u64) < limit;
-                let next = match items.len().checked_sub(1).map(|last| &keys[last]) {
-                    None => None,
-                    Some(_) if whole => None,
-                    Some((id, at)) if !sorted => Some(Position::After(*at, id.clone())),
-                    Some(_) => Some(Position::Offset(offset + items.len() as u64)),
-                };
-                Ok((items, next))
             })
             .await
     }

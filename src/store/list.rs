@@ -17,6 +17,7 @@ use sea_orm::{
 
 /// What a list asks of a table: the filter and order (empty: newest first), and the other
 /// ways to answer the same filter when it can use the array-value index.
+#[derive(Clone)]
 pub struct ListQuery {
     pub filter: Condition,
     pub order: Vec<(SimpleExpr, Order, NullOrdering)>,
@@ -31,6 +32,7 @@ pub struct ListQuery {
 
 /// A condition on the array-value index (`usage_array_value`) that selects exactly the rows
 /// of a list.
+#[derive(Clone)]
 pub struct IndexCount {
     pub condition: SimpleExpr,
     /// The condition selects at most one index row per resource (a single value), so rows
@@ -39,6 +41,7 @@ pub struct IndexCount {
 }
 
 /// An index count whose rows are also the page, in usageDate order.
+#[derive(Clone)]
 pub struct IndexScan {
     pub count: IndexCount,
     pub descending: bool,
@@ -68,7 +71,7 @@ impl TenantStore {
     ) -> Result<Page, Error> {
         self.store
             .pool()
-            .search(|db| self.list_on::<T>(db, query, offset, limit, href_prefix))
+            .search(|db| self.list_on::<T>(db, query.clone(), offset, limit, href_prefix))
             .await
     }
 

@@ -12,6 +12,7 @@ pub mod import;
 mod insert;
 pub mod jobs;
 mod list;
+mod lost_session;
 mod outbox;
 mod pool;
 mod probe;
@@ -23,6 +24,7 @@ mod tenant;
 mod wal_sync;
 mod writer;
 
+pub use lost_session::is_lost as session_lost;
 pub use pool::Pool;
 pub use probe::{QueueCounts, WriterMetrics};
 pub use resource::StoredResource;
@@ -62,8 +64,11 @@ impl Store {
         max_connections: u32,
         statement_timeout: Duration,
     ) -> Result<Store, DbErr> {
-        let db =
-            Database::connect(options(url, max_connections, Role::Pool, statement_timeout)).await?;
+        let db = if is_postgres(url) {
+            connection::postgres(url, max_connections, statement_timeout).await?
+        } else {
+            Database::connect(options(url, max_connections, Role::Pool, statement_timeout)).await?
+        };
         if db.get_database_backend() == DatabaseBackend::Postgres {
             // Migrations run with no statement time limit (building an index on a large table
             // takes what it takes), on a connection of their own.
@@ -162,6 +167,11 @@ impl Store {
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
     }
+}
+
+/// Whether `url` names a PostgreSQL database (sea-orm's own test panics on a malformed URL).
+fn is_postgres(url: &str) -> bool {
+    matches!(url.split_once("://"), Some(("postgres" | "postgresql", _)))
 }
 
 /// Refuses to start unless the SQLite database file really is in WAL mode: SQLite keeps its

@@ -6,6 +6,7 @@
 //! is synced. The connection itself is handed only to the work inside `run`; there is no
 //! other way to it.
 
+use super::lost_session::SessionError;
 use super::wal_sync::Durability;
 use sea_orm::DatabaseConnection;
 use std::future::Future;
@@ -44,14 +45,26 @@ impl Pool {
         self.settled(work(&self.db).await).await
     }
 
-    /// As [`Pool::run`], for a query whose cost grows with the data (a list, a count): it
+    /// As [`Pool::run`], for work that only reads: when its connection turns out to have lost
+    /// its session, it runs once more on another (see `lost_session`).
+    pub async fn read<'a, T, E, F, Fut>(&'a self, work: F) -> Result<T, E>
+    where
+        F: Fn(&'a DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: SessionError,
+    {
+        self.settled(again_if_lost(&self.db, work).await).await
+    }
+
+    /// As [`Pool::read`], for a query whose cost grows with the data (a list, a count): it
     /// stops at the statement time limit on every backend.
     pub async fn search<'a, T, E, F, Fut>(&'a self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&'a DatabaseConnection) -> Fut,
+        F: Fn(&'a DatabaseConnection) -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        E: SessionError,
     {
-        self.settled(work(&self.search).await).await
+        self.settled(again_if_lost(&self.search, work).await).await
     }
 
     async fn settled<T>(&self, outcome: T) -> T {
@@ -70,5 +83,18 @@ impl Pool {
     pub async fn close(&self) -> Result<(), sea_orm::DbErr> {
         self.search.clone().close().await?;
         self.db.clone().close().await
+    }
+}
+
+/// Runs the reading `work` on `db`, and once more if its connection had lost its session.
+async fn again_if_lost<'a, T, E, F, Fut>(db: &'a DatabaseConnection, work: F) -> Result<T, E>
+where
+    F: Fn(&'a DatabaseConnection) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: SessionError,
+{
+    match work(db).await {
+        Err(e) if e.session_lost() => work(db).await,
+        outcome => outcome,
     }
 }

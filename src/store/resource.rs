@@ -91,7 +91,7 @@ impl TenantStore {
         let found = self
             .store
             .pool()
-            .run(|db| {
+            .read(|db| {
                 T::find()
                     .filter(T::tenant_column().eq(self.tenant.as_str()))
                     .filter(T::id_column().eq(id))
@@ -110,7 +110,11 @@ impl TenantStore {
         T: Table,
     {
         let statement = rendered_by_id::<T>(self.backend(), href_prefix, self.tenant.as_str(), id);
-        let row = self.store.pool().run(|db| db.query_one(statement)).await?;
+        let row = self
+            .store
+            .pool()
+            .read(|db| db.query_one(statement.clone()))
+            .await?;
         let rendered = |row: sea_orm::QueryResult| -> Result<Rendered, DbErr> {
             Ok(Rendered {
                 id: row.try_get_by_index(0)?,

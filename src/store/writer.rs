@@ -25,6 +25,7 @@
 //! transactions of their own, side by side.
 
 use super::insert::{insert_statements, one_call, Undo};
+use super::lost_session;
 use super::wal_sync::{self, Durability, Finished, WalFile};
 use super::{checkpoint, StoredResource, WriterMetrics};
 use crate::error::Error;
@@ -306,11 +307,11 @@ impl Writer {
                 return Ok(());
             }
             // The batch failed as a whole: each alone now, so only the faulty ones fail.
-            let txn = self.db.begin().await?;
+            let txn = begin(&self.db).await?;
             self.insert_each(&txn, inserts, answers).await?;
             return txn.commit().await;
         }
-        let txn = self.db.begin().await?;
+        let txn = begin(&self.db).await?;
         for job in jobs {
             answers.push(job(&txn).await);
         }
@@ -344,7 +345,7 @@ impl Writer {
                 None => Ok(()),
             },
             _ => {
-                let txn = self.db.begin().await?;
+                let txn = begin(&self.db).await?;
                 let mut outcome = Ok(());
                 for statement in statements {
                     outcome = txn.execute(statement).await.map(|_| ());
@@ -365,6 +366,9 @@ impl Writer {
             Ok(()) => Ok(true),
             Err(e) => {
                 self.end_if_disk_failed(&e);
+                // A lost session is noticed, so that the one-by-one retry of the batch gets a
+                // connection checked first (see `lost_session`).
+                lost_session::noticed(&e);
                 Ok(false)
             }
         }
@@ -496,6 +500,15 @@ async fn insert_rows<'r, C: ConnectionTrait>(
     Ok(())
 }
 
+/// BEGIN on `conn`, sent once more (on another connection) if the first had lost its session:
+/// nothing is applied before BEGIN, so nothing can be applied twice.
+async fn begin<C: TransactionTrait>(conn: &C) -> Result<DatabaseTransaction, DbErr> {
+    match conn.begin().await {
+        Err(e) if lost_session::noticed(&e) => conn.begin().await,
+        begun => begun,
+    }
+}
+
 /// Runs `work` in a transaction of its own (a savepoint, when `conn` is a transaction) and
 /// commits it, or rolls it back when `work` fails.
 pub async fn in_transaction<C, R, F>(conn: &C, work: F) -> Result<R, Error>
@@ -503,7 +516,7 @@ where
     C: TransactionTrait,
     F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Result<R, Error>>,
 {
-    let txn = conn.begin().await?;
+    let txn = begin(conn).await?;
     match work(&txn).await {
         Ok(value) => {
             txn.commit().await?;

@@ -204,6 +204,20 @@ backend_tests! {
         assert_eq!(app.read(&path).await["status"], "billed");
     }
 
+    async fn creates_and_lists_go_on_after_the_database_ends_its_sessions(app) {
+        let first = id_of(&app.create("/usage", &voice_usage()).await);
+        join_all((0..8).map(|_| app.list("/usage?limit=1"))).await;
+        app.end_database_sessions().await;
+        let mut ids = vec![first];
+        for _ in 0..3 {
+            ids.push(id_of(&app.create("/usage", &voice_usage()).await));
+        }
+        app.end_database_sessions().await;
+        let listed = app.list("/usage?fields=id").await;
+        let listed: Vec<String> = listed.items.iter().map(id_of).collect();
+        assert_eq!(sorted(listed), sorted(ids));
+    }
+
     async fn list_answers_every_usage_with_both_count_headers(app) {
         let ids = create_all(
             &app,
