@@ -194,9 +194,21 @@ impl Imports {
                 after(&base, read, &pending, stored, heartbeat)
             })
             .await?;
-        Ok(Batch::new(after(
-            &counts, read, &rejected, &stored, heartbeat,
-        )))
+        let counts_after = after(&counts, read, &rejected, &stored, heartbeat);
+        if statistics_due(counts.created, counts_after.created) {
+            self.refresh_statistics().await;
+        }
+        Ok(Batch::new(counts_after))
+    }
+
+    /// Refreshes the planner's statistics of the tables an import fills (PostgreSQL). A table
+    /// that grew since its last ANALYZE keeps the plans made for its old size: the lookup of
+    /// the ids a batch holds, planned for a table of a few rows, reads the whole table at
+    /// every batch once it has grown. A failure is logged; the import goes on.
+    async fn refresh_statistics(&self) {
+        if let Err(e) = self.store.refresh_statistics::<UsageTable>().await {
+            tracing::warn!(error = %e, "refreshing the planner's statistics after an import");
+        }
     }
 
     /// Every `stale / 4`, takes over or fails the imports whose runner stopped.
@@ -271,6 +283,16 @@ impl Batch {
     }
 }
 
+/// Usages an import creates before the planner's statistics are first refreshed; then again
+/// each time the import has doubled what it created, so the plans are never made for a table
+/// less than half its size by the import's own doing.
+const FIRST_STATISTICS: i64 = 1024;
+
+/// Whether the import went from `before` created usages to `after` across a refresh point.
+fn statistics_due(before: i64, after: i64) -> bool {
+    after >= FIRST_STATISTICS && (before < FIRST_STATISTICS || after.ilog2() > before.ilog2())
+}
+
 /// The job's counts once a batch is stored: `read` rows more, `rejected` and the rows the
 /// database refused rejected, the rest created or skipped as `stored` says.
 fn after(
@@ -298,5 +320,25 @@ fn after(
         rejected: base.rejected + rejected.len() as i64 + stored.refused.len() as i64,
         errors: Value::Array(errors).to_string(),
         heartbeat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_are_refreshed_at_1024_usages_then_at_each_doubling() {
+        let due: Vec<i64> = (0..=10_000)
+            .step_by(500)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| statistics_due(w[0], w[1]))
+            .map(|w| w[1])
+            .collect();
+        assert_eq!(due, vec![1500, 2500, 4500, 8500]);
+        assert!(!statistics_due(0, 1023));
+        assert!(statistics_due(1000, 1024));
+        assert!(!statistics_due(1024, 2047));
     }
 }

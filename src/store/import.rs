@@ -7,12 +7,13 @@ use super::jobs::{record_counts, Counts};
 use super::resource::new_resource;
 use super::tenant::TenantStore;
 use super::writer::NewResource;
-use super::Table;
+use super::{Store, Table};
 use crate::error::Error;
 use chrono::{DateTime, Utc};
+use entity::usage_array_value;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityName,
+    QueryFilter, QuerySelect, TransactionTrait,
 };
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -80,6 +81,28 @@ impl TenantStore {
                 })
             })
             .await
+    }
+}
+
+impl Store {
+    /// PostgreSQL: ANALYZE of `T`'s table and of the array-value index table, which imports
+    /// fill. Nothing on SQLite, whose plans do not depend on a table's size (this server never
+    /// runs SQLite's ANALYZE).
+    pub async fn refresh_statistics<T: Table>(&self) -> Result<(), Error> {
+        if self.backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let tables = [
+            T::default().table_name().to_string(),
+            usage_array_value::Entity.table_name().to_string(),
+        ];
+        for table in tables {
+            let analyze = format!(r#"ANALYZE "{table}""#);
+            self.pool()
+                .run(|db| db.execute_unprepared(&analyze))
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -266,3 +266,36 @@ mod limits {
         }
     }
 }
+
+/// PostgreSQL: an import past 1,024 usages refreshes the planner's statistics of the tables it
+/// fills (else the lookup of a batch's ids, planned for an empty table, reads the whole table
+/// at every batch as it grows).
+#[tokio::test]
+async fn a_large_import_refreshes_postgres_planner_statistics() {
+    use crate::helpers::Backend;
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let rows: Vec<String> = (0..1100)
+        .map(|_| usage("DATA", "rated").to_string())
+        .collect();
+    let job = import(&app, NDJSON, rows.join("\n")).await;
+    assert_eq!(counts(&job), [1100, 1100, 0, 0], "{job}");
+    let db = sea_orm::Database::connect(app.database_url())
+        .await
+        .expect("the database opens");
+    for (table, at_least) in [("usage", 1100.0), ("usage_array_value", 1100.0)] {
+        // `reltuples` is what ANALYZE counted (-1 before any, autovacuum aside).
+        let sql =
+            format!("SELECT CAST(reltuples AS float8) FROM pg_class WHERE relname = '{table}'");
+        let row = db
+            .query_one(Statement::from_string(DatabaseBackend::Postgres, sql))
+            .await
+            .expect("pg_class is read")
+            .expect("the table is there");
+        let counted: f64 = row.try_get_by_index(0).expect("a count");
+        assert!(counted >= at_least, "{table}: {counted}");
+    }
+    db.close().await.ok();
+}
