@@ -2,9 +2,9 @@
 //!
 //! On SQLite the writer's commits are visible to other connections before they are synced
 //! (`wal_sync`). Whatever runs on the pool may have seen such a commit, so nothing it found,
-//! not even "not found", leaves [`Pool::run`] before every batch the writer had begun by then
-//! is synced. The connection itself is handed only to the work inside `run`; there is no
-//! other way to it.
+//! not even "not found", leaves [`Pool::run`], [`Pool::read`] or [`Pool::search`] before every
+//! batch the writer had begun by then is synced. The connection itself is handed only to the
+//! work inside them; there is no other way to it.
 
 use super::lost_session::SessionError;
 use super::wal_sync::Durability;
