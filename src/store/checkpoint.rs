@@ -110,7 +110,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
         let role = super::super::Role::SqliteWriter;
-        let options = super::super::options(&url, 1, role, std::time::Duration::from_secs(20));
+        let options = super::super::options(&url, 1, role);
         let db = Database::connect(options).await.expect("connect");
         // Truncated to its frames when it starts over, so its size shows when it does.
         db.execute_unprepared("PRAGMA journal_size_limit = 0; CREATE TABLE t (v BLOB)")

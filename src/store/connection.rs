@@ -42,35 +42,23 @@ pub(super) enum Role {
     SqliteWriter,
 }
 
-/// Pool settings; on SQLite, the pragmas every connection gets; on PostgreSQL, the session's
-/// `statement_timeout` (the server's own pool is made by [`postgres`]).
-pub(super) fn options(
-    url: &str,
-    max_connections: u32,
-    role: Role,
-    statement_timeout: Duration,
-) -> ConnectOptions {
+/// Pool settings of a SQLite database, and the pragmas every connection gets (PostgreSQL's
+/// pools are made by [`postgres`]).
+pub(super) fn options(url: &str, max_connections: u32, role: Role) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     if role == Role::SqliteWriter {
         options.max_lifetime(FOREVER).idle_timeout(FOREVER);
     }
-    let timeout_ms = statement_timeout_ms(statement_timeout);
     options
-        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", timeout_ms.as_str())]))
         .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(CONNECT_TIMEOUT)
         .sqlx_logging(false)
-        // No ping before each use: on SQLite a connection is a thread of this process and the
-        // ping one more hop to it per query.
+        // No ping before each use: a connection is a thread of this process and the ping one
+        // more hop to it per query.
         .test_before_acquire(false)
         .map_sqlx_sqlite_opts(move |o| sqlite(o, role));
     options
-}
-
-/// `statement_timeout` as PostgreSQL reads it: milliseconds, 0 for no limit.
-fn statement_timeout_ms(limit: Duration) -> String {
-    limit.as_millis().to_string()
 }
 
 /// The PostgreSQL pool: sessions with `statement_timeout`, and connections pinged before use
@@ -80,9 +68,10 @@ pub(super) async fn postgres(
     max_connections: u32,
     statement_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
-    let timeout_ms = statement_timeout_ms(statement_timeout);
+    // 0: no limit, as PostgreSQL reads it.
+    let timeout_ms = statement_timeout.as_millis().to_string();
     let connect = PgConnectOptions::from_str(url)
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?
+        .map_err(connection_failed)?
         .options([("statement_timeout", timeout_ms.as_str())])
         .disable_statement_logging();
     let pool = PgPoolOptions::new()
@@ -95,7 +84,7 @@ pub(super) async fn postgres(
         })
         .connect_with(connect)
         .await
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+        .map_err(connection_failed)?;
     Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }
 
@@ -108,7 +97,7 @@ pub(super) async fn sqlite_with_deadlines(
     statement_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     let connect = SqliteConnectOptions::from_str(url)
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?
+        .map_err(connection_failed)?
         .disable_statement_logging();
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
@@ -126,8 +115,13 @@ pub(super) async fn sqlite_with_deadlines(
         })
         .connect_with(sqlite(connect, Role::Pool))
         .await
-        .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)))?;
+        .map_err(connection_failed)?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// A failure to connect, as sea-orm reports one.
+fn connection_failed(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
 }
 
 /// Interrupts whatever `connection` runs once `limit` has passed from now.

@@ -67,12 +67,12 @@ impl Store {
         let db = if is_postgres(url) {
             connection::postgres(url, max_connections, statement_timeout).await?
         } else {
-            Database::connect(options(url, max_connections, Role::Pool, statement_timeout)).await?
+            Database::connect(options(url, max_connections, Role::Pool)).await?
         };
         if db.get_database_backend() == DatabaseBackend::Postgres {
             // Migrations run with no statement time limit (building an index on a large table
             // takes what it takes), on a connection of their own.
-            let migrations = Database::connect(options(url, 1, Role::Pool, Duration::ZERO)).await?;
+            let migrations = connection::postgres(url, 1, Duration::ZERO).await?;
             <migration::Migrator as migration::MigratorTrait>::up(&migrations, None).await?;
             migrations.close().await?;
         } else {
@@ -88,9 +88,7 @@ impl Store {
                 // cache when another one has written, so a writer borrowing any pooled
                 // connection would start every batch on a cold cache. Its 32 MiB of pages keep
                 // the index pages inserts touch cached; readers keep SQLite's default 2 MiB.
-                let writer_db =
-                    Database::connect(options(url, 1, Role::SqliteWriter, statement_timeout))
-                        .await?;
+                let writer_db = Database::connect(options(url, 1, Role::SqliteWriter)).await?;
                 let wal = wal_file(&writer_db).await?;
                 if wal.is_some() {
                     check_wal_mode(&writer_db).await?;
