@@ -1,25 +1,25 @@
-//! The delivery queue: fanning outbox events out to subscriptions, leasing due deliveries to
-//! one worker at a time, recording attempts. Every statement here is plain SQL that SQLite,
-//! PostgreSQL and PostgreSQL-compatible distributed engines run; exclusivity between
-//! instances comes from guarded UPDATEs (`... WHERE <expected state>`), not from locks held
-//! across network calls.
+//! The delivery queue (`fan_out` fills it): leasing due deliveries to one worker at a time,
+//! recording attempts. Every statement here is plain SQL that SQLite, PostgreSQL and
+//! PostgreSQL-compatible distributed engines run; exclusivity between instances comes from
+//! guarded UPDATEs (`... WHERE <expected state>`), not from locks held across network calls.
 
 use super::tenant::TenantStore;
 use super::Store;
 use crate::error::Error;
-use crate::events::subscription_query::SubscriptionQuery;
 use chrono::{DateTime, Utc};
-use entity::{delivery, delivery_attempt, event_outbox, event_pending, hub};
+use entity::{delivery, delivery_attempt, event_outbox, hub};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
-use serde_json::Value;
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
+
+/// Ids per `IN (...)`: well within both databases' bound on a statement's parameters.
+const IDS_PER_QUERY: usize = 500;
 
 /// A delivery leased to this worker, with what it needs to be sent.
 #[derive(Debug, Clone)]
@@ -51,106 +51,6 @@ impl Attempt {
 }
 
 impl Store {
-    /// Fans the oldest pending outbox events out to the subscriptions whose query matches,
-    /// and takes them off `event_pending`. The guarded DELETE comes first, so when two
-    /// instances race for the same events one of them deletes fewer than it read and rolls
-    /// back. Returns how many events it took. With no subscription at all, the events are
-    /// only taken off the list (their payloads not read).
-    pub async fn dispatch_events(&self, batch: u64) -> Result<usize, Error> {
-        self.pool()
-            .run(|db| async move {
-                let seqs: Vec<i64> = event_pending::Entity::find()
-                    .select_only()
-                    .column(event_pending::Column::Seq)
-                    .order_by_asc(event_pending::Column::Seq)
-                    .limit(batch)
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                if seqs.is_empty() {
-                    return Ok(0);
-                }
-                // Read after the events: a subscription missing here was registered after they
-                // were committed, so it is owed none of them.
-                let subscriptions: Vec<(hub::Model, Option<SubscriptionQuery>)> =
-                    hub::Entity::find()
-                        .all(db)
-                        .await?
-                        .into_iter()
-                        .map(|s| {
-                            // A stored query was checked at registration; one that no longer parses (after
-                            // an upgrade) matches nothing rather than everything.
-                            let query =
-                                SubscriptionQuery::parse(s.query.as_deref().unwrap_or("")).ok();
-                            (s, query)
-                        })
-                        .collect();
-                let rows = if subscriptions.is_empty() {
-                    Vec::new()
-                } else {
-                    let events = event_outbox::Entity::find()
-                        .filter(event_outbox::Column::Seq.is_in(seqs.iter().copied()))
-                        .order_by_asc(event_outbox::Column::Seq)
-                        .all(db)
-                        .await?;
-                    deliveries(&events, &subscriptions)
-                };
-                let taken = seqs.len();
-                // Through the writer: on SQLite this joins the next group commit instead of
-                // contending with it for the write lock.
-                let dispatched = self
-                    .write(move |txn| {
-                        Box::pin(async move {
-                            let taken_off = event_pending::Entity::delete_many()
-                                .filter(event_pending::Column::Seq.is_in(seqs))
-                                .exec(txn)
-                                .await?;
-                            if taken_off.rows_affected != taken as u64 {
-                                // Another instance took some of them: undo, try again next round.
-                                return Err(Error::Conflict(
-                                    "events taken by another instance".into(),
-                                ));
-                            }
-                            // Only for subscriptions still registered: one unregistered since they
-                            // were read gets none (its record may already be gone, and nothing would
-                            // ever remove them).
-                            let rows = if rows.is_empty() {
-                                rows
-                            } else {
-                                let registered: std::collections::HashSet<String> =
-                                    hub::Entity::find()
-                                        .select_only()
-                                        .column(hub::Column::Id)
-                                        .into_tuple()
-                                        .all(txn)
-                                        .await?
-                                        .into_iter()
-                                        .collect();
-                                rows.into_iter()
-                                    .filter(|row| match &row.subscription_id {
-                                        sea_orm::ActiveValue::Set(id) => registered.contains(id),
-                                        _ => false,
-                                    })
-                                    .collect()
-                            };
-                            for chunk in rows.chunks(500) {
-                                delivery::Entity::insert_many(chunk.to_vec())
-                                    .exec_without_returning(txn)
-                                    .await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .await;
-                match dispatched {
-                    Ok(()) => Ok(taken),
-                    Err(Error::Conflict(_)) => Ok(0),
-                    Err(e) => Err(e),
-                }
-            })
-            .await
-    }
-
     /// Leases work for up to `subscriptions` subscriptions: for each, its oldest pending
     /// deliveries (at most `per_subscription`, consecutive and due), to `owner` until `until`.
     /// Each batch is sent in order by one task; leasing and recording a batch at once keeps the
@@ -164,95 +64,80 @@ impl Store {
     ) -> Result<Vec<Vec<Leased>>, Error> {
         self.pool()
             .run(|db| async move {
-            let now = Utc::now();
-            let free = || {
-                Condition::any()
-                    .add(delivery::Column::LeaseUntil.is_null())
-                    .add(delivery::Column::LeaseUntil.lt(now))
-            };
-            let heads = delivery::Entity::find()
-                .filter(delivery::Column::Status.eq(PENDING))
-                .filter(delivery::Column::NextAttemptAt.lte(now))
-                .filter(free())
-                .filter(Expr::cust(
-                    "NOT EXISTS (SELECT 1 FROM \"delivery\" AS \"earlier\" \
-                     WHERE \"earlier\".\"subscription_id\" = \"delivery\".\"subscription_id\" \
-                     AND \"earlier\".\"status\" = 'pending' \
-                     AND \"earlier\".\"outbox_seq\" < \"delivery\".\"outbox_seq\")",
-                ))
-                // Not for an unregistered subscription: its deliveries wait for retention.
-                .filter(Expr::cust(
-                    "EXISTS (SELECT 1 FROM \"hub\" WHERE \"hub\".\"id\" = \"delivery\".\"subscription_id\")",
-                ))
-                .order_by_asc(delivery::Column::OutboxSeq)
-                .limit(subscriptions)
-                .all(db)
-                .await?;
-            let mut batches = Vec::new();
-            for head in heads {
-                // The head and the pending deliveries right behind it, while they are due and free.
-                let queue = delivery::Entity::find()
-                    .filter(delivery::Column::SubscriptionId.eq(head.subscription_id.as_str()))
-                    .filter(delivery::Column::Status.eq(PENDING))
-                    .order_by_asc(delivery::Column::OutboxSeq)
-                    .limit(per_subscription)
-                    .all(db)
-                    .await?;
-                let batch: Vec<delivery::Model> = queue
-                    .into_iter()
-                    .take_while(|d| {
-                        d.next_attempt_at <= now && d.lease_until.is_none_or(|until| until < now)
-                    })
-                    .collect();
-                if batch.first().map(|d| &d.id) != Some(&head.id) {
-                    continue; // the queue moved meanwhile
-                }
-                let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
-                let taken = delivery::Entity::update_many()
-                    .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
-                    .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
-                    .filter(delivery::Column::Id.is_in(ids.clone()))
-                    .filter(delivery::Column::Status.eq(PENDING))
-                    .filter(free())
-                    .exec(db)
-                    .await?;
-                if taken.rows_affected != ids.len() as u64 {
-                    // Another instance holds part of it: give back what we got, keep out.
-                    self.release_leases(owner, &ids).await?;
-                    continue;
-                }
-                let Some(subscription) = hub::Entity::find_by_id(head.subscription_id.clone())
-                    .one(db)
-                    .await?
-                else {
-                    // Unregistered meanwhile: nothing to send. The lease lapses; the queue skips
-                    // these deliveries from now on and retention removes them.
-                    continue;
+                let now = Utc::now();
+                let free = || {
+                    Condition::any()
+                        .add(delivery::Column::LeaseUntil.is_null())
+                        .add(delivery::Column::LeaseUntil.lt(now))
                 };
-                let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
-                let payloads: std::collections::HashMap<i64, String> = event_outbox::Entity::find()
-                    .filter(event_outbox::Column::Seq.is_in(seqs))
-                    .all(db)
-                    .await?
-                    .into_iter()
-                    .map(|e| (e.seq, e.payload))
-                    .collect();
-                batches.push(
-                    batch
+                let heads = due_heads(db, now, subscriptions).await?;
+                let mut batches = Vec::new();
+                for head in heads {
+                    // The head and the pending deliveries right behind it, while they are due and free.
+                    let queue = delivery::Entity::find()
+                        .filter(delivery::Column::SubscriptionId.eq(head.subscription_id.as_str()))
+                        .filter(delivery::Column::Status.eq(PENDING))
+                        .order_by_asc(delivery::Column::OutboxSeq)
+                        .limit(per_subscription)
+                        .all(db)
+                        .await?;
+                    let batch: Vec<delivery::Model> = queue
                         .into_iter()
-                        .filter_map(|d| {
-                            let payload = payloads.get(&d.outbox_seq)?.clone();
-                            Some(Leased {
-                                delivery: d,
-                                callback: subscription.callback.clone(),
-                                secret: subscription.secret.clone(),
-                                payload,
-                            })
+                        .take_while(|d| {
+                            d.next_attempt_at <= now
+                                && d.lease_until.is_none_or(|until| until < now)
                         })
-                        .collect(),
-                );
-            }
-            Ok(batches)
+                        .collect();
+                    if batch.first().map(|d| &d.id) != Some(&head.id) {
+                        continue; // the queue moved meanwhile
+                    }
+                    let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
+                    let taken = delivery::Entity::update_many()
+                        .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
+                        .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+                        .filter(delivery::Column::Id.is_in(ids.clone()))
+                        .filter(delivery::Column::Status.eq(PENDING))
+                        .filter(free())
+                        .exec(db)
+                        .await?;
+                    if taken.rows_affected != ids.len() as u64 {
+                        // Another instance holds part of it: give back what we got, keep out.
+                        self.release_leases(owner, &ids).await?;
+                        continue;
+                    }
+                    let Some(subscription) = hub::Entity::find_by_id(head.subscription_id.clone())
+                        .one(db)
+                        .await?
+                    else {
+                        // Unregistered meanwhile: nothing to send. The lease lapses; the queue skips
+                        // these deliveries from now on and retention removes them.
+                        continue;
+                    };
+                    let seqs: Vec<i64> = batch.iter().map(|d| d.outbox_seq).collect();
+                    let payloads: std::collections::HashMap<i64, String> =
+                        event_outbox::Entity::find()
+                            .filter(event_outbox::Column::Seq.is_in(seqs))
+                            .all(db)
+                            .await?
+                            .into_iter()
+                            .map(|e| (e.seq, e.payload))
+                            .collect();
+                    batches.push(
+                        batch
+                            .into_iter()
+                            .filter_map(|d| {
+                                let payload = payloads.get(&d.outbox_seq)?.clone();
+                                Some(Leased {
+                                    delivery: d,
+                                    callback: subscription.callback.clone(),
+                                    secret: subscription.secret.clone(),
+                                    payload,
+                                })
+                            })
+                            .collect(),
+                    );
+                }
+                Ok(batches)
             })
             .await
     }
@@ -446,42 +331,46 @@ pub(crate) fn describe(attempt: &Attempt) -> Option<String> {
     }
 }
 
-/// The deliveries of `events` to the subscriptions of their tenant whose query matches, each
-/// subscription getting only the events of after its registration.
-fn deliveries(
-    events: &[event_outbox::Model],
-    subscriptions: &[(hub::Model, Option<SubscriptionQuery>)],
-) -> Vec<delivery::ActiveModel> {
-    let now = Utc::now();
-    let mut rows = Vec::new();
-    for event in events {
-        // The payload is our own JSON; one that does not parse (never expected) matches no
-        // query, so it is not sent rather than sent to everyone.
-        let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
-        for (subscription, query) in subscriptions {
-            if subscription.tenant != event.tenant
-                || subscription.created_at > event.event_time
-                || !query.as_ref().is_some_and(|q| q.matches(&payload))
-            {
-                continue;
-            }
-            rows.push(delivery::ActiveModel {
-                tenant: Set(event.tenant.clone()),
-                id: Set(crate::resource_kind::new_id()),
-                subscription_id: Set(subscription.id.clone()),
-                outbox_seq: Set(event.seq),
-                event_id: Set(event.id.clone()),
-                event_type: Set(event.event_type.clone()),
-                status: Set(PENDING.into()),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                lease_owner: Set(None),
-                lease_until: Set(None),
-                last_error: Set(None),
-                created_at: Set(now),
-                delivered_at: Set(None),
-            });
-        }
+/// The oldest pending delivery of each registered subscription, where it is due and not
+/// leased, oldest first, at most `limit`. Found from the subscriptions (one index probe each),
+/// then read by key: a long queue behind a failing head costs nothing here. (A single query
+/// with the queue in it is planned as a scan of every pending delivery when the planner
+/// misjudges how many there are.) A subscription unregistered has no head: its deliveries
+/// wait for retention.
+async fn due_heads(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<delivery::Model>, Error> {
+    let head_ids: Vec<Option<String>> = hub::Entity::find()
+        .select_only()
+        .expr(Expr::cust(
+            "(SELECT \"queued\".\"id\" FROM \"delivery\" AS \"queued\" \
+             WHERE \"queued\".\"subscription_id\" = \"hub\".\"id\" \
+             AND \"queued\".\"status\" = 'pending' \
+             ORDER BY \"queued\".\"outbox_seq\" LIMIT 1)",
+        ))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let head_ids: Vec<String> = head_ids.into_iter().flatten().collect();
+    let mut heads = Vec::new();
+    for chunk in head_ids.chunks(IDS_PER_QUERY) {
+        heads.extend(
+            delivery::Entity::find()
+                .filter(delivery::Column::Id.is_in(chunk.iter().cloned()))
+                .filter(delivery::Column::Status.eq(PENDING))
+                .filter(delivery::Column::NextAttemptAt.lte(now))
+                .filter(
+                    Condition::any()
+                        .add(delivery::Column::LeaseUntil.is_null())
+                        .add(delivery::Column::LeaseUntil.lt(now)),
+                )
+                .all(db)
+                .await?,
+        );
     }
-    rows
+    heads.sort_by_key(|d| d.outbox_seq);
+    heads.truncate(limit as usize);
+    Ok(heads)
 }

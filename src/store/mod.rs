@@ -7,6 +7,7 @@ mod checkpoint;
 mod connection;
 pub mod delivery;
 pub mod export;
+mod fan_out;
 mod hub;
 pub mod import;
 mod insert;
