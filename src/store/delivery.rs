@@ -65,11 +65,6 @@ impl Store {
         self.pool()
             .run(|db| async move {
                 let now = Utc::now();
-                let free = || {
-                    Condition::any()
-                        .add(delivery::Column::LeaseUntil.is_null())
-                        .add(delivery::Column::LeaseUntil.lt(now))
-                };
                 let heads = due_heads(db, now, subscriptions).await?;
                 let mut batches = Vec::new();
                 for head in heads {
@@ -97,7 +92,7 @@ impl Store {
                         .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
                         .filter(delivery::Column::Id.is_in(ids.clone()))
                         .filter(delivery::Column::Status.eq(PENDING))
-                        .filter(free())
+                        .filter(free_at(now))
                         .exec(db)
                         .await?;
                     if taken.rows_affected != ids.len() as u64 {
@@ -331,6 +326,13 @@ pub(crate) fn describe(attempt: &Attempt) -> Option<String> {
     }
 }
 
+/// Deliveries no one holds a lease on at `now`.
+fn free_at(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(delivery::Column::LeaseUntil.is_null())
+        .add(delivery::Column::LeaseUntil.lt(now))
+}
+
 /// The oldest pending delivery of each registered subscription, where it is due and not
 /// leased, oldest first, at most `limit`. Found from the subscriptions (one index probe each),
 /// then read by key: a long queue behind a failing head costs nothing here. (A single query
@@ -361,11 +363,7 @@ async fn due_heads(
                 .filter(delivery::Column::Id.is_in(chunk.iter().cloned()))
                 .filter(delivery::Column::Status.eq(PENDING))
                 .filter(delivery::Column::NextAttemptAt.lte(now))
-                .filter(
-                    Condition::any()
-                        .add(delivery::Column::LeaseUntil.is_null())
-                        .add(delivery::Column::LeaseUntil.lt(now)),
-                )
+                .filter(free_at(now))
                 .all(db)
                 .await?,
         );
