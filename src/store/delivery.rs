@@ -4,7 +4,7 @@
 //! guarded UPDATEs (`... WHERE <expected state>`), not from locks held across network calls.
 
 use super::tenant::TenantStore;
-use super::Store;
+use super::{Store, IDS_PER_IN};
 use crate::error::Error;
 use chrono::{DateTime, Utc};
 use entity::{delivery, delivery_attempt, event_outbox, hub};
@@ -17,9 +17,6 @@ use sea_orm::{
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
-
-/// Ids per `IN (...)`: well within both databases' bound on a statement's parameters.
-const IDS_PER_QUERY: usize = 500;
 
 /// A delivery leased to this worker, with what it needs to be sent.
 #[derive(Debug, Clone)]
@@ -357,7 +354,7 @@ async fn due_heads(
         .await?;
     let head_ids: Vec<String> = head_ids.into_iter().flatten().collect();
     let mut heads = Vec::new();
-    for chunk in head_ids.chunks(IDS_PER_QUERY) {
+    for chunk in head_ids.chunks(IDS_PER_IN) {
         heads.extend(
             delivery::Entity::find()
                 .filter(delivery::Column::Id.is_in(chunk.iter().cloned()))

@@ -7,7 +7,7 @@ use super::jobs::{record_counts, Counts};
 use super::resource::new_resource;
 use super::tenant::TenantStore;
 use super::writer::NewResource;
-use super::{Store, Table};
+use super::{Store, Table, IDS_PER_IN};
 use crate::error::Error;
 use chrono::{DateTime, Utc};
 use entity::usage_array_value;
@@ -17,10 +17,6 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-
-/// Ids per `IN (...)` when looking for the rows stored already: well within both databases'
-/// bound on the parameters of a statement.
-const IDS_PER_LOOKUP: usize = 500;
 
 /// A validated row of an import, ready to insert.
 pub struct ImportRow {
@@ -177,7 +173,7 @@ async fn existing_ids<T: Table>(
     rows: &[ImportRow],
 ) -> Result<HashSet<String>, Error> {
     let mut found = HashSet::new();
-    for chunk in rows.chunks(IDS_PER_LOOKUP) {
+    for chunk in rows.chunks(IDS_PER_IN) {
         let ids = chunk.iter().map(|r| r.resource.row.id.clone());
         let stored: Vec<String> = T::find()
             .select_only()

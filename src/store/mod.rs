@@ -43,6 +43,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use writer::GroupCommit;
 
+/// Ids per `IN (...)` when a store module looks rows up by a list of ids: well within both
+/// databases' bound on the parameters of a statement.
+const IDS_PER_IN: usize = 500;
+
 #[derive(Clone)]
 pub struct Store {
     /// Reads, and the writes that do not go through the writer.
