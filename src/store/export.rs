@@ -35,25 +35,30 @@ impl TenantStore {
         href_prefix: &str,
         max_bytes: usize,
     ) -> Result<Vec<Rendered>, Error> {
+        // On the list pool, as a list page: its cost grows with the data the filter passes
+        // over, and its pages are many.
         self.store
             .pool()
-            .run(|db| async move {
-                let mut select = T::find()
-                    .select_only()
-                    .column(T::id_column())
-                    .filter(T::tenant_column().eq(self.tenant.as_str()))
-                    .filter(filter);
-                if let Some(after) = after {
-                    select = select.filter(T::id_column().gt(after));
+            .search(|db| {
+                let (filter, after) = (filter.clone(), after.clone());
+                async move {
+                    let mut select = T::find()
+                        .select_only()
+                        .column(T::id_column())
+                        .filter(T::tenant_column().eq(self.tenant.as_str()))
+                        .filter(filter);
+                    if let Some(after) = after {
+                        select = select.filter(T::id_column().gt(after));
+                    }
+                    let ids: Vec<String> = select
+                        .order_by(T::id_column(), Order::Asc)
+                        .limit(limit)
+                        .into_tuple()
+                        .all(db)
+                        .await?;
+                    self.rendered_in_order::<T>(db, ids, href_prefix, max_bytes)
+                        .await
                 }
-                let ids: Vec<String> = select
-                    .order_by(T::id_column(), Order::Asc)
-                    .limit(limit)
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                self.rendered_in_order::<T>(db, ids, href_prefix, max_bytes)
-                    .await
             })
             .await
     }
