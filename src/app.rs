@@ -153,6 +153,7 @@ impl App {
             &config.database_url,
             config.db_max_connections,
             Duration::from_millis(config.statement_timeout_ms),
+            config.sqlite_mmap_bytes,
         )
         .await?;
         let auth = Auth::start(config, &store).await?;

@@ -177,6 +177,12 @@ pub struct Config {
     #[arg(long, env = "TMF635_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// SQLite: bytes at the start of the database file that reads by id take from a memory
+    /// map instead of copying them; 0 reads everything by copying. Pages read through the map
+    /// count toward the process's resident memory (as shared file pages) up to this bound.
+    #[arg(long, env = "TMF635_SQLITE_MMAP_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub sqlite_mmap_bytes: u64,
+
     /// Largest import body (`POST /importJob`), in bytes; a larger one is answered 413. The
     /// body is written to a file in the spool directory as it arrives, never held in memory.
     #[arg(long, env = "TMF635_MAX_IMPORT_BYTES", default_value_t = 1024 * 1024 * 1024)]

@@ -48,6 +48,7 @@ async fn execute(command: &ApiKeyCommand, config: &Config) -> Result<(), String>
         &config.database_url,
         1,
         Duration::from_millis(config.statement_timeout_ms),
+        config.sqlite_mmap_bytes,
     )
     .await
     .map_err(|e| format!("cannot open the database: {e}"))?;

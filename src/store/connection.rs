@@ -34,7 +34,17 @@ const STEPS_BETWEEN_LOOKS: i32 = 1000;
 /// What a set of connections is for.
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Role {
-    Pool,
+    /// The pool for reads by id and the event pipeline's small writes. Its reads come from a
+    /// memory map of the database file's first `mmap_bytes` (SQLite's `mmap_size`): a page
+    /// is read where it lies in the OS page cache, with no system call and no copy into the
+    /// connection's own cache. The pages a read touched count toward the process's resident
+    /// memory as shared file pages (the page cache `pread` reads from as well), at most
+    /// `mmap_bytes` of them. An I/O error under the map ends the process (SIGBUS), as any
+    /// disk failure under the writer does.
+    Pool { mmap_bytes: u64 },
+    /// The pool of list queries, without a map: a list or an export touches pages in the
+    /// thousands, and through a map they would all stay counted as the process's memory.
+    Search,
     /// The SQLite writer's one connection: 32 MiB of page cache (SQLite's default is 2 MiB),
     /// commits that leave the WAL unsynced (`wal_sync` syncs it before answering), and never
     /// replaced, so SQLite keeps the WAL file `wal_sync` holds open (it removes the file when
@@ -113,7 +123,7 @@ pub(super) async fn sqlite_with_deadlines(
                 Ok(true)
             })
         })
-        .connect_with(sqlite(connect, Role::Pool))
+        .connect_with(sqlite(connect, Role::Search))
         .await
         .map_err(connection_failed)?;
     Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
@@ -148,7 +158,10 @@ fn sqlite(o: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {
         Role::SqliteWriter => o
             .pragma("cache_size", format!("-{}", 32 * 1024))
             .synchronous(SqliteSynchronous::Normal),
-        Role::Pool => o.synchronous(SqliteSynchronous::Full),
+        Role::Pool { mmap_bytes } => o
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("mmap_size", mmap_bytes.to_string()),
+        Role::Search => o.synchronous(SqliteSynchronous::Full),
     };
     o.journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(30))
@@ -163,4 +176,41 @@ fn sqlite(o: SqliteConnectOptions, role: Role) -> SqliteConnectOptions {
         .pragma("journal_size_limit", checkpoint::WAL_BOUND.to_string())
         // REGEXP for the `.regex` filter operator.
         .with_regexp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, Database, Statement};
+
+    async fn mmap_size(db: &DatabaseConnection) -> i64 {
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA mmap_size",
+            ))
+            .await
+            .expect("pragma")
+            .expect("a row");
+        row.try_get_by_index(0).expect("a number")
+    }
+
+    #[tokio::test]
+    async fn reads_by_id_are_mapped_and_lists_are_not() {
+        let dir = std::env::temp_dir().join(format!("tmf635-mmap-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let role = Role::Pool {
+            mmap_bytes: 1 << 20,
+        };
+        let reads = Database::connect(options(&url, 1, role))
+            .await
+            .expect("connect");
+        assert_eq!(mmap_size(&reads).await, 1 << 20);
+        let lists = sqlite_with_deadlines(&url, 1, Duration::from_secs(1))
+            .await
+            .expect("connect");
+        assert_eq!(mmap_size(&lists).await, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

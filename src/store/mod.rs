@@ -63,16 +63,21 @@ pub struct Store {
 impl Store {
     /// Connects (creating the SQLite file if the URL says `mode=rwc`) and applies migrations.
     /// A statement running past `statement_timeout` is cancelled on PostgreSQL, and on SQLite
-    /// when it is a list query (see `connection`).
+    /// when it is a list query (see `connection`). SQLite's reads by id come from a memory
+    /// map of the file's first `sqlite_mmap_bytes` (0: none).
     pub async fn connect(
         url: &str,
         max_connections: u32,
         statement_timeout: Duration,
+        sqlite_mmap_bytes: u64,
     ) -> Result<Store, DbErr> {
         let db = if is_postgres(url) {
             connection::postgres(url, max_connections, statement_timeout).await?
         } else {
-            Database::connect(options(url, max_connections, Role::Pool)).await?
+            let role = Role::Pool {
+                mmap_bytes: sqlite_mmap_bytes,
+            };
+            Database::connect(options(url, max_connections, role)).await?
         };
         if db.get_database_backend() == DatabaseBackend::Postgres {
             // Migrations run with no statement time limit (building an index on a large table

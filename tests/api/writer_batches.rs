@@ -26,7 +26,7 @@ async fn a_refused_create_fails_alone(backend: Backend) {
     let Some(database) = ScratchDatabase::create(backend).await else {
         return;
     };
-    let store = Store::connect(&database.url, 4, std::time::Duration::from_secs(20))
+    let store = Store::connect(&database.url, 4, std::time::Duration::from_secs(20), 0)
         .await
         .expect("the store connects");
     // One id twice: whichever comes second breaks the primary key. All start together, so
