@@ -32,6 +32,7 @@ mod processes;
 mod query;
 mod regex_and_patch_test;
 mod retention;
+mod scratch_database;
 mod server_process;
 mod smoke;
 mod spec;
