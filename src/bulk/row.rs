@@ -91,23 +91,19 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
 
 /// The id of a row that carries none: the same for the same row on the same line, so importing
 /// a file again (or after rows were appended to it) skips what is stored instead of storing it
-/// twice. A UUIDv7 whose time is the row's `usageDate` (ids of usages of one day sort together,
-/// as the server's own ids do) and whose other bits are a SHA-256 of the line and the row.
+/// twice. A UUIDv8 whose first 48 bits are the line and whose other bits are a SHA-256 of the
+/// line and the row: a file's rows get ascending ids, so its import appends to the id indexes
+/// (the usage's key, its array-value rows) instead of writing pages all over them.
 fn derived_id(line: u64, body: &Map<String, Value>) -> String {
     use sha2::{Digest, Sha256};
-    let millis = body
-        .get("usageDate")
-        .and_then(Value::as_str)
-        .and_then(|date| chrono::DateTime::parse_from_rfc3339(date).ok())
-        .and_then(|date| u64::try_from(date.timestamp_millis()).ok())
-        .unwrap_or(0);
     let mut hash = Sha256::new();
     hash.update(line.to_be_bytes());
     hash.update(Value::Object(body.clone()).to_string());
     let digest = hash.finalize();
-    let mut bits = [0u8; 10];
-    bits.copy_from_slice(&digest[..10]);
-    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&line.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&digest[..10]);
+    uuid::Builder::from_custom_bytes(bytes)
         .into_uuid()
         .to_string()
 }
@@ -132,4 +128,35 @@ pub fn error_json(line: u64, error: &RowError) -> Value {
     }
     entry.insert("message".into(), Value::String(error.message.clone()));
     Value::Object(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(date: &str) -> Map<String, Value> {
+        let Value::Object(body) = json!({"usageDate": date, "status": "received"}) else {
+            unreachable!("an object literal")
+        };
+        body
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_ascend_with_the_line() {
+        let (late, early) = (body("2026-11-30T00:00:00Z"), body("2026-11-01T00:00:00Z"));
+        assert_eq!(derived_id(7, &late), derived_id(7, &late));
+        assert_ne!(derived_id(7, &late), derived_id(7, &early));
+        assert_ne!(derived_id(7, &late), derived_id(8, &late));
+        // Whatever the rows' dates, a later line has a greater id.
+        let ids: Vec<String> = [(1, &late), (2, &early), (300, &late), (70_000, &early)]
+            .into_iter()
+            .map(|(line, body)| derived_id(line, body))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let id = uuid::Uuid::parse_str(&ids[0]).expect("a UUID");
+        assert_eq!(id.get_version_num(), 8);
+    }
 }
