@@ -12,11 +12,12 @@ use crate::error::Error;
 use chrono::{DateTime, Utc};
 use entity::usage_array_value;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, EntityName,
-    QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityName, QueryFilter, QuerySelect, TransactionTrait,
 };
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// A validated row of an import, ready to insert.
 pub struct ImportRow {
@@ -58,20 +59,43 @@ impl TenantStore {
     ) -> Result<Stored, Error>
     where
         T: Table,
-        F: FnOnce(&Stored) -> Counts + Send + 'static,
+        F: Fn(&Stored) -> Counts + Send + Sync + 'static,
     {
         let tenant = self.name();
-        let rows: Vec<ImportRow> = rows
-            .into_iter()
-            .map(|mut row| {
-                row.resource.row.tenant.clone_from(&tenant);
-                row
-            })
-            .collect();
+        let rows: Arc<Vec<ImportRow>> = Arc::new(
+            rows.into_iter()
+                .map(|mut row| {
+                    row.resource.row.tenant.clone_from(&tenant);
+                    row
+                })
+                .collect(),
+        );
+        let counts = Arc::new(counts);
+        if self.store.backend() == DatabaseBackend::Sqlite {
+            let (job, tenant, rows, counts) =
+                (job.clone(), tenant.clone(), rows.clone(), counts.clone());
+            let whole = self
+                .store
+                .write_alone(move |db| {
+                    Box::pin(async move {
+                        let stored = store_whole::<T>(db, &tenant, &rows).await?;
+                        record_counts(db, &job, previous, &counts(&stored)).await?;
+                        Ok(stored)
+                    })
+                })
+                .await;
+            match whole {
+                // A row was refused, and the batch with it: again, each row alone.
+                Err(Error::Database(e)) => {
+                    tracing::debug!(error = %e, "an import batch goes in row by row");
+                }
+                stored => return stored,
+            }
+        }
         self.store
             .write(move |txn| {
                 Box::pin(async move {
-                    let stored = store_rows::<T>(txn, &tenant, rows).await?;
+                    let stored = store_rows::<T>(txn, &tenant, &rows).await?;
                     record_counts(txn, &job, previous, &counts(&stored)).await?;
                     Ok(stored)
                 })
@@ -102,32 +126,70 @@ impl Store {
     }
 }
 
-async fn store_rows<T: Table>(
-    txn: &DatabaseTransaction,
+/// SQLite: stores all of `rows` (those not stored yet) or none, with `INSERT OR ROLLBACK`: no
+/// savepoint and no statement journal, for which SQLite would copy every page the batch
+/// changes. A refused row undoes the whole transaction (the error).
+async fn store_whole<T: Table>(
+    db: &DatabaseConnection,
     tenant: &str,
-    rows: Vec<ImportRow>,
+    rows: &[ImportRow],
 ) -> Result<Stored, Error> {
-    let mut stored = Stored::default();
-    let mut seen = existing_ids::<T>(txn, tenant, &rows).await?;
+    let (fresh, skipped) = fresh_rows::<T, _>(db, tenant, rows).await?;
+    let statements = insert_statements(
+        DatabaseBackend::Sqlite,
+        fresh.iter().map(|r| &r.resource),
+        Undo::Transaction,
+    );
+    for statement in statements {
+        db.execute(statement).await?;
+    }
+    Ok(Stored {
+        created: fresh.len() as i64,
+        skipped,
+        refused: Vec::new(),
+    })
+}
+
+/// The rows of `rows` the tenant has not stored yet, and how many it has (a second row with one
+/// id in a file is a re-sent row, as one already stored is).
+async fn fresh_rows<'r, T: Table, C: ConnectionTrait>(
+    db: &C,
+    tenant: &str,
+    rows: &'r [ImportRow],
+) -> Result<(Vec<&'r ImportRow>, i64), Error> {
+    let mut seen = existing_ids::<T, C>(db, tenant, rows.iter()).await?;
     let mut fresh = Vec::with_capacity(rows.len());
+    let mut skipped = 0;
     for row in rows {
-        // A second row with one id in a file is a re-sent row, as one already stored is.
         if seen.insert(row.resource.row.id.clone()) {
             fresh.push(row);
         } else {
-            stored.skipped += 1;
+            skipped += 1;
         }
     }
-    if try_insert(txn, fresh.iter()).await?.is_ok() {
+    Ok((fresh, skipped))
+}
+
+async fn store_rows<T: Table>(
+    txn: &DatabaseTransaction,
+    tenant: &str,
+    rows: &[ImportRow],
+) -> Result<Stored, Error> {
+    let (fresh, skipped) = fresh_rows::<T, _>(txn, tenant, rows).await?;
+    let mut stored = Stored {
+        skipped,
+        ..Stored::default()
+    };
+    if try_insert(txn, fresh.iter().copied()).await?.is_ok() {
         stored.created += fresh.len() as i64;
         return Ok(stored);
     }
     // Something in the batch was refused: each row alone, so only that one is left out.
-    for row in &fresh {
+    for row in fresh {
         match try_insert(txn, std::iter::once(row)).await? {
             Ok(()) => stored.created += 1,
             Err(e) => {
-                if existing_ids::<T>(txn, tenant, std::slice::from_ref(row))
+                if existing_ids::<T, _>(txn, tenant, std::iter::once(row))
                     .await?
                     .is_empty()
                 {
@@ -167,11 +229,12 @@ async fn try_insert<'r>(
 
 /// The ids of `rows` the tenant has stored already (another tenant's usage of the same id is
 /// no concern of this one's: the key is the tenant and the id).
-async fn existing_ids<T: Table>(
-    txn: &DatabaseTransaction,
+async fn existing_ids<'r, T: Table, C: ConnectionTrait>(
+    db: &C,
     tenant: &str,
-    rows: &[ImportRow],
+    rows: impl Iterator<Item = &'r ImportRow>,
 ) -> Result<HashSet<String>, Error> {
+    let rows: Vec<&ImportRow> = rows.collect();
     let mut found = HashSet::new();
     for chunk in rows.chunks(IDS_PER_IN) {
         let ids = chunk.iter().map(|r| r.resource.row.id.clone());
@@ -181,7 +244,7 @@ async fn existing_ids<T: Table>(
             .filter(T::tenant_column().eq(tenant))
             .filter(T::id_column().is_in(ids))
             .into_tuple()
-            .all(txn)
+            .all(db)
             .await?;
         found.extend(stored);
     }

@@ -164,6 +164,23 @@ impl Store {
         }
     }
 
+    /// SQLite only: runs `work` on the writer's connection in a transaction of its own, with no
+    /// savepoint around it (see `GroupCommit::write_alone`).
+    pub(crate) async fn write_alone<R, F>(&self, work: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, Result<R, Error>>
+            + Send
+            + 'static,
+    {
+        if self.backend != DatabaseBackend::Sqlite {
+            return Err(Error::Internal(
+                "a write alone is for the SQLite writer's connection".into(),
+            ));
+        }
+        self.group_commit.write_alone(work).await
+    }
+
     /// Inserts a new resource with its index rows and events, in a writer's next batch.
     pub(crate) async fn insert(
         &self,

@@ -6,7 +6,7 @@ use crate::backend_tests;
 use crate::fixtures::usage;
 use crate::helpers::{assert_tmf_error, json_body, Api, TestApp};
 use entity::event_outbox;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,32 @@ backend_tests! {
         assert_eq!(counts(&second), [40, 0, 40, 0], "{second}");
         assert_eq!(all_usages(&app).await, before, "nothing changed");
         assert_eq!(create_events(&app).await, 40, "no event for a skipped row");
+    }
+
+    async fn a_row_the_database_refuses_is_rejected_alone(app) {
+        // A unique index the schema does not have: the third row passes every check of the
+        // server and is refused by the database only. Its batch goes in row by row.
+        let db = sea_orm::Database::connect(app.database_url()).await.expect("the database opens");
+        db.execute_unprepared(r#"CREATE UNIQUE INDEX test_one_description ON "usage" (description)"#)
+            .await
+            .expect("the index is made");
+        db.close().await.ok();
+        let described = |description: &str| {
+            let mut row = usage("VOICE", "rated");
+            row["description"] = json!(description);
+            row.to_string()
+        };
+        let rows = ["one", "twice", "twice", "three"].map(described).join("\n");
+        let job = import(&app, NDJSON, rows).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(counts(&job), [4, 3, 0, 1], "read, created, skipped, rejected: {job}");
+        assert_eq!(job["errors"][0]["line"], 3, "{job}");
+        assert_eq!(job["errors"][0]["message"], "the database refused the row", "{job}");
+        assert_eq!(app.total("/usage").await, 3);
+        assert_eq!(create_events(&app).await, 3, "one UsageCreateEvent per created usage");
+        // The writer goes on.
+        let created = app.post("/usage", &usage("SMS", "rated")).await;
+        assert_eq!(created.status().as_u16(), 201);
     }
 
     async fn json_array_and_csv_imports_are_checked_row_by_row(app) {

@@ -12,7 +12,10 @@
 //!   each is retried alone in a savepoint, so a bad one fails only itself.
 //! - Any other write (`Job`) runs in a savepoint of its own, so a failing one undoes only
 //!   itself.
+//! - On SQLite a write can also run alone (`Alone`: an import's batch), in a transaction of
+//!   its own with no savepoint, for which SQLite would copy every page the write changes.
 //!
+//! `batch` commits a batch of inserts and jobs.
 //! SQLite allows one writer at a time, so there every write goes through one writer, on a
 //! connection and a thread of its own. With a database file, its callers are answered by
 //! `wal_sync` once the WAL holding the batch is synced, while the writer goes on with the
@@ -24,8 +27,10 @@
 //! store's pool (many round trips become one per batch); updates and deletes run as
 //! transactions of their own, side by side.
 
-use super::insert::{insert_statements, one_call, Undo};
+mod batch;
+
 use super::lost_session;
+
 use super::wal_sync::{self, Durability, Finished, WalFile};
 use super::{checkpoint, StoredResource, WriterMetrics};
 use crate::error::Error;
@@ -48,6 +53,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// caller.
 pub(super) type Answer = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answer> + Send>;
+/// A write in a transaction of its own on the SQLite writer's connection (see
+/// `GroupCommit::write_alone`): whether to commit it, and its caller's answer.
+type AloneJob =
+    Box<dyn for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, (bool, Answer)> + Send>;
 
 /// A new resource and the events it announces. Its rows (the resource, its array-value index
 /// rows, its outbox rows) are built from it at each attempt to insert it.
@@ -59,12 +68,16 @@ pub struct NewResource {
     pub events: Vec<Event>,
 }
 
+/// Where a queued write's caller waits for its outcome; dropped unsent, it tells the caller
+/// that nothing was written.
+type Answering<R> = oneshot::Sender<Result<R, Error>>;
 /// The caller of an insert gets its resource back once it is committed.
-type Inserted = oneshot::Sender<Result<NewResource, Error>>;
+type Inserted = Answering<NewResource>;
 
 enum Write {
     Insert(Box<NewResource>, Inserted),
     Job(Job),
+    Alone(AloneJob),
 }
 
 /// Writes per commit at most on SQLite: bounds the time the write lock is held and the
@@ -183,11 +196,8 @@ impl GroupCommit {
     /// Inserts a new resource in the next batch; answers (handing it back) after that batch
     /// is committed.
     pub async fn insert(&self, resource: NewResource) -> Result<NewResource, Error> {
-        let (answer, answered) = oneshot::channel();
-        self.send(Write::Insert(Box::new(resource), answer)).await?;
-        answered
+        self.queued(|answer| Write::Insert(Box::new(resource), answer))
             .await
-            .map_err(|_| Error::Internal("the write was not committed".into()))?
     }
 
     /// Runs `work` in the next batch; answers after that batch is committed.
@@ -198,26 +208,47 @@ impl GroupCommit {
             + Send
             + 'static,
     {
+        self.queued(|answer| {
+            Write::Job(Box::new(move |txn| {
+                Box::pin(async move { answer_with(answer, in_transaction(txn, work).await) })
+            }))
+        })
+        .await
+    }
+
+    /// SQLite: runs `work` on the writer's connection in a transaction of its own, after the
+    /// writes batched before it; answers once it is committed, or (nothing committed) with
+    /// `work`'s error. Unlike `write` there is no savepoint around `work`, for which SQLite
+    /// would copy every page `work` changes: `work` may use statements that undo the whole
+    /// transaction when they fail (`INSERT OR ROLLBACK`).
+    pub async fn write_alone<R, F>(&self, work: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, Result<R, Error>>
+            + Send
+            + 'static,
+    {
+        self.queued(|answer| {
+            Write::Alone(Box::new(move |db| {
+                Box::pin(async move {
+                    let result = work(db).await;
+                    (result.is_ok(), answer_with(answer, result))
+                })
+            }))
+        })
+        .await
+    }
+
+    /// Queues the write `make` makes with the sender of its answer; answers that.
+    async fn queued<R>(&self, make: impl FnOnce(Answering<R>) -> Write) -> Result<R, Error> {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |txn| {
-            Box::pin(async move {
-                let result = in_transaction(txn, work).await;
-                Box::new(move || {
-                    let _ = answer.send(result);
-                }) as Answer
-            })
-        });
-        self.send(Write::Job(job)).await?;
+        self.queue
+            .send(make(answer))
+            .await
+            .map_err(|_| Error::Internal("the writer has stopped".into()))?;
         answered
             .await
             .map_err(|_| Error::Internal("the write was not committed".into()))?
-    }
-
-    async fn send(&self, write: Write) -> Result<(), Error> {
-        self.queue
-            .send(write)
-            .await
-            .map_err(|_| Error::Internal("the writer has stopped".into()))
     }
 }
 
@@ -235,39 +266,60 @@ async fn run(mut writer: Writer, writes: Writes) {
         let (started, size) = (std::time::Instant::now(), batch.len());
         // A job (update, delete) only ever changes what was committed before it was queued,
         // never a resource created in its own batch, so the inserts can all go after the jobs.
-        let (mut inserts, mut jobs) = (Vec::new(), Vec::new());
+        let (mut inserts, mut jobs, mut alone) = (Vec::new(), Vec::new(), Vec::new());
         for write in batch.drain(..) {
             match write {
                 Write::Insert(resource, answer) => inserts.push((*resource, answer)),
                 Write::Job(job) => jobs.push(job),
+                Write::Alone(job) => alone.push(job),
             }
         }
-        let mut answers: Vec<Answer> = Vec::with_capacity(size);
-        let number = writer.wal.as_ref().map(|(_, s)| s.durability.begin());
-        let committed = match writer.commit_batch(jobs, inserts, &mut answers).await {
-            Ok(()) => {
-                writer.metrics.batch_size.observe(size as f64);
-                writer
-                    .metrics
-                    .commit
-                    .observe(started.elapsed().as_secs_f64());
-                tracing::debug!(
-                    writes = size,
-                    ms = started.elapsed().as_secs_f64() * 1e3,
-                    "batch committed"
-                );
-                true
-            }
-            Err(e) => {
-                writer.end_if_disk_failed(&e);
-                // Dropping the answers tells every caller of the batch that nothing was
-                // written.
-                tracing::error!(error = %e, writes = size, "a batch of writes failed to commit");
-                answers.clear();
-                false
-            }
-        };
-        match (&writer.wal, number) {
+        if !(inserts.is_empty() && jobs.is_empty()) {
+            let mut answers: Vec<Answer> = Vec::with_capacity(size);
+            let number = writer.begin();
+            let committed = match writer.commit_batch(jobs, inserts, &mut answers).await {
+                Ok(()) => {
+                    writer.metrics.batch_size.observe(size as f64);
+                    writer
+                        .metrics
+                        .commit
+                        .observe(started.elapsed().as_secs_f64());
+                    tracing::debug!(
+                        writes = size,
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        "batch committed"
+                    );
+                    true
+                }
+                Err(e) => {
+                    writer.end_if_disk_failed(&e);
+                    // Dropping the answers tells every caller of the batch that nothing was
+                    // written.
+                    tracing::error!(error = %e, writes = size, "a batch of writes failed to commit");
+                    answers.clear();
+                    false
+                }
+            };
+            writer.finish(number, committed, answers).await;
+        }
+        for job in alone {
+            let number = writer.begin();
+            let (committed, answer) = writer.commit_alone(job).await;
+            writer.finish(number, committed, vec![answer]).await;
+        }
+    }
+}
+
+impl Writer {
+    /// Numbers the next transaction, where commits are answered once synced.
+    fn begin(&self) -> Option<u64> {
+        self.wal.as_ref().map(|(_, s)| s.durability.begin())
+    }
+
+    /// Gives the answers of transaction `number` once it is durable (committed or not: the
+    /// answers of one that failed say so), and keeps the WAL within bounds.
+    async fn finish(&self, number: Option<u64>, committed: bool, answers: Vec<Answer>) {
+        match (&self.wal, number) {
             (Some((_, stage)), Some(number)) => {
                 let finished = Finished {
                     number,
@@ -278,168 +330,53 @@ async fn run(mut writer: Writer, writes: Writes) {
                     end_process(&"the WAL sync stage has stopped");
                 }
             }
-            _ if committed => {
-                answers.into_iter().for_each(|answer| answer());
-                writer.commits.fetch_add(1, Ordering::Relaxed);
-                writer.changes.notify_one();
-            }
-            _ => {}
-        }
-        if let Some((wal, _)) = &writer.wal {
-            checkpoint::bound_wal(&writer.db, wal).await;
-        }
-    }
-}
-
-impl Writer {
-    /// Runs the batch in one transaction and commits it; pushes each caller's answer, to be
-    /// given once it is committed.
-    async fn commit_batch(
-        &mut self,
-        jobs: Vec<Job>,
-        inserts: Vec<(NewResource, Inserted)>,
-        answers: &mut Vec<Answer>,
-    ) -> Result<(), DbErr> {
-        if jobs.is_empty() {
-            // The usual batch: inserts only, sent whole, no savepoint around them.
-            if self.commit_inserts(&inserts).await? {
-                answers.extend(inserts.into_iter().map(inserted));
-                return Ok(());
-            }
-            // The batch failed as a whole: each alone now, so only the faulty ones fail.
-            let txn = begin(&self.db).await?;
-            self.insert_each(&txn, inserts, answers).await?;
-            return txn.commit().await;
-        }
-        let txn = begin(&self.db).await?;
-        for job in jobs {
-            answers.push(job(&txn).await);
-        }
-        self.insert_isolated(&txn, inserts, answers).await?;
-        txn.commit().await
-    }
-
-    /// Inserts a batch of new resources alone, all or nothing, in as few round trips as the
-    /// backend allows: on SQLite BEGIN, every INSERT (`INSERT OR ROLLBACK`: a failure undoes
-    /// the whole batch, so SQLite keeps no statement journal) and COMMIT in one call; on
-    /// PostgreSQL one statement, atomic on its own. False when it failed and nothing is
-    /// committed.
-    async fn commit_inserts(&mut self, inserts: &[(NewResource, Inserted)]) -> Result<bool, DbErr> {
-        let backend = self.db.get_database_backend();
-        let undo = Undo::Transaction;
-        let mut statements = insert_statements(backend, inserts.iter().map(|(r, _)| r), undo);
-        let outcome = match backend {
-            DatabaseBackend::Sqlite => {
-                let outcome = self
-                    .db
-                    .execute(one_call("BEGIN", statements, "COMMIT"))
-                    .await;
-                if outcome.is_err() {
-                    // Fails harmlessly when what failed was BEGIN itself.
-                    let _ = self.db.execute_unprepared("ROLLBACK").await;
-                }
-                outcome.map(|_| ())
-            }
-            _ if statements.len() == 1 => match statements.pop() {
-                Some(statement) => self.db.execute(statement).await.map(|_| ()),
-                None => Ok(()),
-            },
             _ => {
-                let txn = begin(&self.db).await?;
-                let mut outcome = Ok(());
-                for statement in statements {
-                    outcome = txn.execute(statement).await.map(|_| ());
-                    if outcome.is_err() {
-                        break;
-                    }
+                answers.into_iter().for_each(|answer| answer());
+                if committed {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    self.changes.notify_one();
                 }
-                match outcome {
-                    Ok(()) => txn.commit().await,
-                    Err(e) => {
-                        txn.rollback().await?;
-                        Err(e)
-                    }
-                }
-            }
-        };
-        match outcome {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                self.end_if_disk_failed(&e);
-                // A lost session is noticed, so that the one-by-one retry of the batch gets a
-                // connection checked first (see `lost_session`).
-                lost_session::noticed(&e);
-                Ok(false)
             }
         }
+        if let Some((wal, _)) = &self.wal {
+            checkpoint::bound_wal(&self.db, wal).await;
+        }
+    }
+
+    /// Runs `job` between BEGIN and COMMIT (ROLLBACK when it says not to commit, or when
+    /// COMMIT fails); answers whether it is committed, and its caller's answer.
+    async fn commit_alone(&self, job: AloneJob) -> (bool, Answer) {
+        if let Err(e) = self.db.execute_unprepared("BEGIN").await {
+            self.end_if_disk_failed(&e);
+            let answer: Answer = Box::new(|| ());
+            tracing::error!(error = %e, "a write could not begin");
+            // Dropping the job (and its answer's sender) tells its caller.
+            drop(job);
+            return (false, answer);
+        }
+        let (commit, answer) = job(&self.db).await;
+        if commit {
+            match self.db.execute_unprepared("COMMIT").await {
+                Ok(_) => return (true, answer),
+                Err(e) => {
+                    self.end_if_disk_failed(&e);
+                    tracing::error!(error = %e, "a write failed to commit");
+                    // Dropped, the answer tells the caller nothing was written.
+                    drop(answer);
+                    let _ = self.db.execute_unprepared("ROLLBACK").await;
+                    return (false, Box::new(|| ()));
+                }
+            }
+        }
+        // Fails harmlessly when a statement's `OR ROLLBACK` has undone the transaction.
+        let _ = self.db.execute_unprepared("ROLLBACK").await;
+        (false, answer)
     }
 
     /// Ends the process when `error` says the disk failed under SQLite (see `disk_failed`).
     fn end_if_disk_failed(&self, error: &DbErr) {
         if self.db.get_database_backend() == DatabaseBackend::Sqlite && disk_failed(error) {
             end_process(error);
-        }
-    }
-
-    /// Inserts `resources` together; if that fails, each alone, so only the faulty ones fail.
-    /// Pushes each caller's answer. Errs only when the transaction itself is broken.
-    async fn insert_isolated(
-        &self,
-        txn: &DatabaseTransaction,
-        resources: Vec<(NewResource, Inserted)>,
-        answers: &mut Vec<Answer>,
-    ) -> Result<(), DbErr> {
-        if resources.is_empty() {
-            return Ok(());
-        }
-        match self
-            .try_insert(txn, resources.iter().map(|(r, _)| r))
-            .await?
-        {
-            Ok(()) => {
-                answers.extend(resources.into_iter().map(inserted));
-                Ok(())
-            }
-            Err(_) => self.insert_each(txn, resources, answers).await,
-        }
-    }
-
-    /// Inserts each of `resources` in a savepoint of its own; pushes each caller's answer.
-    async fn insert_each(
-        &self,
-        txn: &DatabaseTransaction,
-        resources: Vec<(NewResource, Inserted)>,
-        answers: &mut Vec<Answer>,
-    ) -> Result<(), DbErr> {
-        for (resource, answer) in resources {
-            let result = self
-                .try_insert(txn, std::iter::once(&resource))
-                .await?
-                .map(|()| resource)
-                .map_err(Error::Database);
-            answers.push(answer_with(answer, result));
-        }
-        Ok(())
-    }
-
-    /// Inserts the rows of `resources` in a savepoint: all of them, or (the inner error) none.
-    /// The outer error means the transaction is broken.
-    async fn try_insert<'r>(
-        &self,
-        txn: &DatabaseTransaction,
-        resources: impl Iterator<Item = &'r NewResource>,
-    ) -> Result<Result<(), DbErr>, DbErr> {
-        let savepoint = txn.begin().await?;
-        match insert_rows(&savepoint, resources).await {
-            Ok(()) => {
-                savepoint.commit().await?;
-                Ok(Ok(()))
-            }
-            Err(e) => {
-                self.end_if_disk_failed(&e);
-                savepoint.rollback().await?;
-                Ok(Err(e))
-            }
         }
     }
 }
@@ -477,32 +414,16 @@ pub(super) fn end_process(cause: &dyn std::fmt::Display) -> ! {
     std::process::exit(DISK_FAILURE_EXIT);
 }
 
-/// The answer of an insert that went in.
-fn inserted((resource, answer): (NewResource, Inserted)) -> Answer {
-    answer_with(answer, Ok(resource))
-}
-
-fn answer_with(answer: Inserted, result: Result<NewResource, Error>) -> Answer {
+/// The answer `result` to give through `answer` once its transaction is durable.
+fn answer_with<R: Send + 'static>(answer: Answering<R>, result: Result<R, Error>) -> Answer {
     Box::new(move || {
         let _ = answer.send(result);
     })
 }
 
-/// Inserts the rows of `resources` (see `insert_statements`) in the caller's transaction.
-async fn insert_rows<'r, C: ConnectionTrait>(
-    db: &C,
-    resources: impl Iterator<Item = &'r NewResource>,
-) -> Result<(), DbErr> {
-    let statements = insert_statements(db.get_database_backend(), resources, Undo::Statement);
-    for statement in statements {
-        db.execute(statement).await?;
-    }
-    Ok(())
-}
-
 /// BEGIN on `conn`, sent once more (on another connection) if the first had lost its session:
 /// nothing is applied before BEGIN, so nothing can be applied twice.
-async fn begin<C: TransactionTrait>(conn: &C) -> Result<DatabaseTransaction, DbErr> {
+pub(super) async fn begin<C: TransactionTrait>(conn: &C) -> Result<DatabaseTransaction, DbErr> {
     match conn.begin().await {
         Err(e) if lost_session::noticed(&e) => conn.begin().await,
         begun => begun,
