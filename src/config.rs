@@ -193,7 +193,10 @@ pub struct Config {
     #[arg(long, env = "TMF635_IMPORT_SPOOL_DIR")]
     pub import_spool_dir: Option<std::path::PathBuf>,
 
-    /// Rows an import stores per transaction (with their events and the job's counts).
+    /// Rows an import stores per transaction (with their events and the job's counts). On
+    /// SQLite more rows write fewer pages per usage (a page of a date index is written once per
+    /// batch, whatever the batch puts in it), but hold the one writer longer (a create waits
+    /// for the batch in progress) and keep more rows in memory.
     #[arg(long, env = "TMF635_IMPORT_BATCH_ROWS", default_value_t = 1000)]
     pub import_batch_rows: usize,
 
