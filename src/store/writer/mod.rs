@@ -56,7 +56,15 @@ type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answ
 /// A write in a transaction of its own on the SQLite writer's connection (see
 /// `GroupCommit::write_alone`): whether to commit it, and its caller's answer.
 type AloneJob =
-    Box<dyn for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, (bool, Answer)> + Send>;
+    Box<dyn for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, (Ending, Answer)> + Send>;
+
+/// How a write alone ends.
+enum Ending {
+    Commit,
+    RollBack,
+    /// Its statement failed because the disk did (see `disk_failed`).
+    DiskFailed(String),
+}
 
 /// A new resource and the events it announces. Its rows (the resource, its array-value index
 /// rows, its outbox rows) are built from it at each attempt to insert it.
@@ -232,7 +240,14 @@ impl GroupCommit {
             Write::Alone(Box::new(move |db| {
                 Box::pin(async move {
                     let result = work(db).await;
-                    (result.is_ok(), answer_with(answer, result))
+                    let ending = match &result {
+                        Ok(_) => Ending::Commit,
+                        Err(Error::Database(e)) if disk_failed(e) => {
+                            Ending::DiskFailed(e.to_string())
+                        }
+                        Err(_) => Ending::RollBack,
+                    };
+                    (ending, answer_with(answer, result))
                 })
             }))
         })
@@ -343,8 +358,9 @@ impl Writer {
         }
     }
 
-    /// Runs `job` between BEGIN and COMMIT (ROLLBACK when it says not to commit, or when
-    /// COMMIT fails); answers whether it is committed, and its caller's answer.
+    /// Runs `job` between BEGIN and COMMIT (ROLLBACK when it failed, or when COMMIT fails;
+    /// the process ends when it failed because the disk did, as for a batch); answers whether
+    /// it is committed, and its caller's answer.
     async fn commit_alone(&self, job: AloneJob) -> (bool, Answer) {
         if let Err(e) = self.db.execute_unprepared("BEGIN").await {
             self.end_if_disk_failed(&e);
@@ -354,8 +370,11 @@ impl Writer {
             drop(job);
             return (false, answer);
         }
-        let (commit, answer) = job(&self.db).await;
-        if commit {
+        let (ending, answer) = job(&self.db).await;
+        if let Ending::DiskFailed(cause) = ending {
+            end_process(&cause);
+        }
+        if let Ending::Commit = ending {
             match self.db.execute_unprepared("COMMIT").await {
                 Ok(_) => return (true, answer),
                 Err(e) => {
