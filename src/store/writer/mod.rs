@@ -16,6 +16,7 @@
 //!   its own with no savepoint, for which SQLite would copy every page the write changes.
 //!
 //! `batch` commits a batch of inserts and jobs.
+//!
 //! SQLite allows one writer at a time, so there every write goes through one writer, on a
 //! connection and a thread of its own. With a database file, its callers are answered by
 //! `wal_sync` once the WAL holding the batch is synced, while the writer goes on with the
@@ -30,7 +31,6 @@
 mod batch;
 
 use super::lost_session;
-
 use super::wal_sync::{self, Durability, Finished, WalFile};
 use super::{checkpoint, StoredResource, WriterMetrics};
 use crate::error::Error;
@@ -54,7 +54,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(super) type Answer = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answer> + Send>;
 /// A write in a transaction of its own on the SQLite writer's connection (see
-/// `GroupCommit::write_alone`): whether to commit it, and its caller's answer.
+/// `GroupCommit::write_alone`): how it ends, and its caller's answer.
 type AloneJob =
     Box<dyn for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, (Ending, Answer)> + Send>;
 
