@@ -160,7 +160,7 @@ impl Imports {
                 }
             };
             match item {
-                Item::Row(line, row) => batch.add(line, row),
+                Item::Row(line, row) => batch.add(line, *row),
                 Item::Fatal(message) => {
                     let batch = self.store_batch(&store, &job.id, batch).await?;
                     return Ok((Some(message), batch.counts.heartbeat));

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 /// What the reader hands on, in order.
 pub enum Item {
     /// A row and its line: checked and ready to store, or rejected.
-    Row(u64, Result<ImportRow, RowError>),
+    Row(u64, Box<Result<ImportRow, RowError>>),
     /// The body cannot be read on from here (not an array, a row too long to find the next
     /// one): the rows before it stand.
     Fatal(String),
@@ -81,7 +81,7 @@ impl Sink {
         }
         let checked = value.and_then(|v| row::usage(line, v, &self.href_prefix));
         self.out
-            .blocking_send(Item::Row(line, checked))
+            .blocking_send(Item::Row(line, Box::new(checked)))
             .map_err(|_| Stop::Closed)
     }
 

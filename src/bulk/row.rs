@@ -70,9 +70,12 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
     let Value::Object(mut body) = value else {
         return Err(RowError::new("a row must be a JSON object"));
     };
-    let id = match body.remove("id") {
-        None => derived_id(line, &body),
-        Some(Value::String(id)) if valid_id(&id) => id,
+    let (id, former_id) = match body.remove("id") {
+        None => {
+            let derived = derived_ids(line, &body);
+            (derived.id, Some(derived.former))
+        }
+        Some(Value::String(id)) if valid_id(&id) => (id, None),
         Some(_) => {
             return Err(RowError::at(
                 "id",
@@ -86,15 +89,25 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
         .map_err(|e| RowError::new(e.into_message()))?;
     let href = format!("{href_prefix}{id}");
     let document = crate::handlers::new_document(id, href, checked);
-    ImportRow::new::<UsageTable>(line, document).map_err(|e| RowError::new(e.to_string()))
+    ImportRow::new::<UsageTable>(line, document, former_id)
+        .map_err(|e| RowError::new(e.to_string()))
 }
 
-/// The id of a row that carries none: the same for the same row on the same line, so importing
-/// a file again (or after rows were appended to it) skips what is stored instead of storing it
-/// twice. A UUIDv8 whose first 48 bits are the line and whose other bits are a SHA-256 of the
-/// line and the row: a file's rows get ascending ids, so its import appends to the id indexes
-/// (the usage's key, its array-value rows) instead of writing pages all over them.
-fn derived_id(line: u64, body: &Map<String, Value>) -> String {
+/// The ids of a row that carries none.
+struct DerivedIds {
+    /// Its id: the same for the same row on the same line, so importing a file again (or after
+    /// rows were appended to it) skips what is stored instead of storing it twice. A UUIDv8
+    /// whose first 48 bits are the line and whose other bits are a SHA-256 of the line and the
+    /// row: a file's rows get ascending ids, so its import appends to the id indexes (the
+    /// usage's key, its array-value rows) instead of writing pages all over them.
+    id: String,
+    /// The id servers derived for it before: a UUIDv7 whose time is the row's `usageDate`, the
+    /// same hash after it. A row stored under it is stored already, so a file imported by such
+    /// a server and sent again is not stored twice.
+    former: String,
+}
+
+fn derived_ids(line: u64, body: &Map<String, Value>) -> DerivedIds {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(line.to_be_bytes());
@@ -103,9 +116,20 @@ fn derived_id(line: u64, body: &Map<String, Value>) -> String {
     let mut bytes = [0u8; 16];
     bytes[..6].copy_from_slice(&line.to_be_bytes()[2..]);
     bytes[6..].copy_from_slice(&digest[..10]);
-    uuid::Builder::from_custom_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+    let millis = body
+        .get("usageDate")
+        .and_then(Value::as_str)
+        .and_then(|date| chrono::DateTime::parse_from_rfc3339(date).ok())
+        .and_then(|date| u64::try_from(date.timestamp_millis()).ok())
+        .unwrap_or(0);
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    let former = uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
+    DerivedIds {
+        id: id.to_string(),
+        former: former.to_string(),
+    }
 }
 
 /// A row parsed from JSON text, bounded like a `POST /usage` body.
@@ -142,6 +166,10 @@ mod tests {
         body
     }
 
+    fn derived_id(line: u64, body: &Map<String, Value>) -> String {
+        derived_ids(line, body).id
+    }
+
     #[test]
     fn derived_ids_are_stable_and_ascend_with_the_line() {
         let (late, early) = (body("2026-11-30T00:00:00Z"), body("2026-11-01T00:00:00Z"));
@@ -158,5 +186,14 @@ mod tests {
         assert_eq!(ids, sorted);
         let id = uuid::Uuid::parse_str(&ids[0]).expect("a UUID");
         assert_eq!(id.get_version_num(), 8);
+    }
+
+    #[test]
+    fn the_former_id_carries_the_usage_date() {
+        let former = derived_ids(7, &body("2026-11-30T00:00:00Z")).former;
+        let id = uuid::Uuid::parse_str(&former).expect("a UUID");
+        assert_eq!(id.get_version_num(), 7);
+        let (seconds, _) = id.get_timestamp().expect("a time").to_unix();
+        assert_eq!(seconds, 1_795_996_800);
     }
 }

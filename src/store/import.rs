@@ -23,17 +23,28 @@ use std::sync::Arc;
 pub struct ImportRow {
     pub line: u64,
     resource: NewResource,
+    /// Another id under which the row counts as stored already (see `bulk::row`).
+    former_id: Option<String>,
 }
 
 impl ImportRow {
     /// The row at `line` whose complete document is `document` (it holds its `id`). It is made
     /// where the file is read, which knows no tenant: `TenantStore::import_batch` gives it the
     /// job's.
-    pub fn new<T: Table>(line: u64, document: Map<String, Value>) -> Result<ImportRow, Error> {
+    pub fn new<T: Table>(
+        line: u64,
+        document: Map<String, Value>,
+        former_id: Option<String>,
+    ) -> Result<ImportRow, Error> {
         Ok(ImportRow {
             line,
             resource: new_resource::<T>(String::new(), document)?,
+            former_id,
         })
+    }
+
+    fn id(&self) -> &String {
+        &self.resource.row.id
     }
 }
 
@@ -150,18 +161,23 @@ async fn store_whole<T: Table>(
     })
 }
 
-/// The rows of `rows` the tenant has not stored yet, and how many it has (a second row with one
-/// id in a file is a re-sent row, as one already stored is).
+/// The rows of `rows` the tenant has not stored yet, and how many it has (under their id or
+/// their former one; a second row with one id in a file is a re-sent row, as one already stored
+/// is).
 async fn fresh_rows<'r, T: Table, C: ConnectionTrait>(
     db: &C,
     tenant: &str,
     rows: &'r [ImportRow],
 ) -> Result<(Vec<&'r ImportRow>, i64), Error> {
-    let mut seen = existing_ids::<T, C>(db, tenant, rows.iter()).await?;
+    let ids = rows
+        .iter()
+        .flat_map(|row| std::iter::once(row.id()).chain(row.former_id.as_ref()));
+    let mut seen = existing_ids::<T, C>(db, tenant, ids.cloned().collect()).await?;
     let mut fresh = Vec::with_capacity(rows.len());
     let mut skipped = 0;
     for row in rows {
-        if seen.insert(row.resource.row.id.clone()) {
+        let stored_before = row.former_id.as_ref().is_some_and(|id| seen.contains(id));
+        if !stored_before && seen.insert(row.id().clone()) {
             fresh.push(row);
         } else {
             skipped += 1;
@@ -189,7 +205,7 @@ async fn store_rows<T: Table>(
         match try_insert(txn, std::iter::once(row)).await? {
             Ok(()) => stored.created += 1,
             Err(e) => {
-                if existing_ids::<T, _>(txn, tenant, std::iter::once(row))
+                if existing_ids::<T, _>(txn, tenant, vec![row.id().clone()])
                     .await?
                     .is_empty()
                 {
@@ -227,22 +243,20 @@ async fn try_insert<'r>(
     Ok(Ok(()))
 }
 
-/// The ids of `rows` the tenant has stored already (another tenant's usage of the same id is
-/// no concern of this one's: the key is the tenant and the id).
-async fn existing_ids<'r, T: Table, C: ConnectionTrait>(
+/// Those of `ids` the tenant has stored already (another tenant's usage of the same id is no
+/// concern of this one's: the key is the tenant and the id).
+async fn existing_ids<T: Table, C: ConnectionTrait>(
     db: &C,
     tenant: &str,
-    rows: impl Iterator<Item = &'r ImportRow>,
+    ids: Vec<String>,
 ) -> Result<HashSet<String>, Error> {
-    let rows: Vec<&ImportRow> = rows.collect();
     let mut found = HashSet::new();
-    for chunk in rows.chunks(IDS_PER_IN) {
-        let ids = chunk.iter().map(|r| r.resource.row.id.clone());
+    for chunk in ids.chunks(IDS_PER_IN) {
         let stored: Vec<String> = T::find()
             .select_only()
             .column(T::id_column())
             .filter(T::tenant_column().eq(tenant))
-            .filter(T::id_column().is_in(ids))
+            .filter(T::id_column().is_in(chunk.iter().cloned()))
             .into_tuple()
             .all(db)
             .await?;

@@ -70,6 +70,25 @@ pub async fn finished(app: &Api, job: &Value) -> Value {
     }
 }
 
+/// The id servers derived for the row `row` at `line` that carries none: a UUIDv7 whose time is
+/// its usageDate and whose other bits are a SHA-256 of the line and the row's text.
+fn former_derived_id(line: u64, row: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let date = row["usageDate"].as_str().unwrap_or_default();
+    let millis = chrono::DateTime::parse_from_rfc3339(date)
+        .map(|d| d.timestamp_millis() as u64)
+        .unwrap_or(0);
+    let mut hash = Sha256::new();
+    hash.update(line.to_be_bytes());
+    hash.update(row.to_string());
+    let digest = hash.finalize();
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+        .into_uuid()
+        .to_string()
+}
+
 pub async fn import(app: &Api, content_type: &str, body: String) -> Value {
     let job = start_import(app, content_type, body).await;
     finished(app, &job).await
@@ -196,6 +215,26 @@ backend_tests! {
         // The writer goes on.
         let created = app.post("/usage", &usage("SMS", "rated")).await;
         assert_eq!(created.status().as_u16(), 201);
+    }
+
+    async fn rows_stored_under_their_former_derived_ids_are_not_stored_again(app) {
+        // Servers derived the id of a row without one as a UUIDv7 of its usageDate and a
+        // SHA-256 of its line and text: a file imported by one and sent again creates nothing.
+        let rows = [usage("DATA", "rated"), usage("SMS", "billed")];
+        let stored_before: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let mut row = row.clone();
+                row["id"] = json!(former_derived_id(i as u64 + 1, &rows[i]));
+                row.to_string()
+            })
+            .collect();
+        let first = import(&app, NDJSON, stored_before[0].clone()).await;
+        assert_eq!(counts(&first), [1, 1, 0, 0], "{first}");
+        let again = import(&app, NDJSON, rows.map(|r| r.to_string()).join("\n")).await;
+        assert_eq!(counts(&again), [2, 1, 1, 0], "the first row is stored already: {again}");
+        assert_eq!(app.total("/usage").await, 2);
     }
 
     async fn json_array_and_csv_imports_are_checked_row_by_row(app) {
