@@ -320,7 +320,9 @@ async fn run(mut writer: Writer, writes: Writes) {
         for job in alone {
             let number = writer.begin();
             let (committed, answer) = writer.commit_alone(job).await;
-            writer.finish(number, committed, vec![answer]).await;
+            writer
+                .finish(number, committed, answer.into_iter().collect())
+                .await;
         }
     }
 }
@@ -360,36 +362,32 @@ impl Writer {
 
     /// Runs `job` between BEGIN and COMMIT (ROLLBACK when it failed, or when COMMIT fails;
     /// the process ends when it failed because the disk did, as for a batch); answers whether
-    /// it is committed, and its caller's answer.
-    async fn commit_alone(&self, job: AloneJob) -> (bool, Answer) {
+    /// it is committed, and its caller's answer: none when nothing is committed but the job
+    /// does not know it (dropped, its answer's sender tells its caller so).
+    async fn commit_alone(&self, job: AloneJob) -> (bool, Option<Answer>) {
         if let Err(e) = self.db.execute_unprepared("BEGIN").await {
             self.end_if_disk_failed(&e);
-            let answer: Answer = Box::new(|| ());
             tracing::error!(error = %e, "a write could not begin");
-            // Dropping the job (and its answer's sender) tells its caller.
-            drop(job);
-            return (false, answer);
+            return (false, None);
         }
         let (ending, answer) = job(&self.db).await;
-        if let Ending::DiskFailed(cause) = ending {
-            end_process(&cause);
-        }
-        if let Ending::Commit = ending {
-            match self.db.execute_unprepared("COMMIT").await {
-                Ok(_) => return (true, answer),
+        match ending {
+            Ending::DiskFailed(cause) => end_process(&cause),
+            Ending::Commit => match self.db.execute_unprepared("COMMIT").await {
+                Ok(_) => (true, Some(answer)),
                 Err(e) => {
                     self.end_if_disk_failed(&e);
                     tracing::error!(error = %e, "a write failed to commit");
-                    // Dropped, the answer tells the caller nothing was written.
-                    drop(answer);
                     let _ = self.db.execute_unprepared("ROLLBACK").await;
-                    return (false, Box::new(|| ()));
+                    (false, None)
                 }
+            },
+            Ending::RollBack => {
+                // Fails harmlessly when a statement's `OR ROLLBACK` has undone the transaction.
+                let _ = self.db.execute_unprepared("ROLLBACK").await;
+                (false, Some(answer))
             }
         }
-        // Fails harmlessly when a statement's `OR ROLLBACK` has undone the transaction.
-        let _ = self.db.execute_unprepared("ROLLBACK").await;
-        (false, answer)
     }
 
     /// Ends the process when `error` says the disk failed under SQLite (see `disk_failed`).
