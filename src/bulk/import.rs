@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::store::import::{ImportRow, Stored};
 use crate::store::jobs::{self, Counts};
-use crate::store::{Store, Tenant, TenantStore};
+use crate::store::{Committed, Store, Tenant, TenantStore};
 use chrono::{DateTime, Utc};
 use entity::bulk_job::Model as Job;
 use entity::usage::Entity as UsageTable;
@@ -150,36 +150,46 @@ impl Imports {
         // The rows are the job's tenant's.
         let store = self.store.for_tenant(Tenant::of_row(&job.tenant));
         let mut batch = Batch::new(counts);
-        loop {
+        let mut unsynced = None;
+        let fatal = loop {
             let item = match tokio::time::timeout(HEARTBEAT, rows.recv()).await {
                 Ok(Some(item)) => item,
-                Ok(None) => break,
+                Ok(None) => break None,
                 Err(_) => {
-                    batch = self.store_batch(&store, &job.id, batch).await?;
+                    batch = self
+                        .store_batch(&store, &job.id, batch, &mut unsynced)
+                        .await?;
                     continue;
                 }
             };
             match item {
                 Item::Row(line, row) => batch.add(line, *row),
-                Item::Fatal(message) => {
-                    let batch = self.store_batch(&store, &job.id, batch).await?;
-                    return Ok((Some(message), batch.counts.heartbeat));
-                }
+                Item::Fatal(message) => break Some(message),
             }
             if batch.len() >= self.settings.batch_rows {
-                batch = self.store_batch(&store, &job.id, batch).await?;
+                batch = self
+                    .store_batch(&store, &job.id, batch, &mut unsynced)
+                    .await?;
             }
+        };
+        let batch = self
+            .store_batch(&store, &job.id, batch, &mut unsynced)
+            .await?;
+        if let Some(last) = unsynced {
+            last.durable().await?;
         }
-        let batch = self.store_batch(&store, &job.id, batch).await?;
-        Ok((None, batch.counts.heartbeat))
+        Ok((fatal, batch.counts.heartbeat))
     }
 
-    /// Stores a batch with the job's counts after it; answers the next, empty batch.
+    /// Stores a batch with the job's counts after it; answers the next, empty batch. The
+    /// batch is answered at its commit and kept in `unsynced` until the next one is: its WAL
+    /// (SQLite) is synced while the next batch is written.
     async fn store_batch(
         &self,
         store: &TenantStore,
         job: &str,
         batch: Batch,
+        unsynced: &mut Option<Committed<Stored>>,
     ) -> Result<Batch, Error> {
         let Batch {
             counts,
@@ -189,12 +199,15 @@ impl Imports {
         } = batch;
         let (base, pending, heartbeat) = (counts.clone(), rejected.clone(), jobs::now());
         let previous = counts.heartbeat;
-        let stored = store
+        let committed = store
             .import_batch::<UsageTable, _>(job.to_string(), previous, rows, move |stored| {
                 after(&base, read, &pending, stored, heartbeat)
             })
             .await?;
-        let counts_after = after(&counts, read, &rejected, &stored, heartbeat);
+        let counts_after = after(&counts, read, &rejected, committed.committed(), heartbeat);
+        if let Some(before) = unsynced.replace(committed) {
+            before.durable().await?;
+        }
         if statistics_due(counts.created, counts_after.created) {
             self.refresh_statistics().await;
         }

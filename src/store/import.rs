@@ -7,7 +7,7 @@ use super::jobs::{record_counts, Counts};
 use super::resource::new_resource;
 use super::tenant::TenantStore;
 use super::writer::NewResource;
-use super::{Store, Table, IDS_PER_IN};
+use super::{Committed, Store, Table, IDS_PER_IN};
 use crate::error::Error;
 use chrono::{DateTime, Utc};
 use entity::usage_array_value;
@@ -61,13 +61,14 @@ impl TenantStore {
     /// Stores `rows` as the tenant's (those whose id the tenant has not stored yet) with their
     /// events, and the job's counts as `counts(stored)` computes them, in one transaction;
     /// only while the job still has the heartbeat `previous` (see `jobs::record_counts`).
+    /// Answers at the commit: on SQLite the batch may not be durable yet (see `Committed`).
     pub async fn import_batch<T, F>(
         &self,
         job: String,
         previous: DateTime<Utc>,
         rows: Vec<ImportRow>,
         counts: F,
-    ) -> Result<Stored, Error>
+    ) -> Result<Committed<Stored>, Error>
     where
         T: Table,
         F: Fn(&Stored) -> Counts + Send + Sync + 'static,
@@ -103,7 +104,8 @@ impl TenantStore {
                 stored => return stored,
             }
         }
-        self.store
+        let stored = self
+            .store
             .write(move |txn| {
                 Box::pin(async move {
                     let stored = store_rows::<T>(txn, &tenant, &rows).await?;
@@ -111,7 +113,8 @@ impl TenantStore {
                     Ok(stored)
                 })
             })
-            .await
+            .await?;
+        Ok(Committed::durable_now(stored))
     }
 }
 

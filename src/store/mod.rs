@@ -31,7 +31,7 @@ pub use probe::{QueueCounts, WriterMetrics};
 pub use resource::StoredResource;
 pub use tables::Table;
 pub use tenant::{Tenant, TenantStore};
-pub use writer::BoxFuture;
+pub use writer::{BoxFuture, Committed};
 
 use crate::error::Error;
 use connection::{options, Role};
@@ -165,8 +165,8 @@ impl Store {
     }
 
     /// SQLite only: runs `work` on the writer's connection in a transaction of its own, with no
-    /// savepoint around it (see `GroupCommit::write_alone`).
-    pub(crate) async fn write_alone<R, F>(&self, work: F) -> Result<R, Error>
+    /// savepoint around it; answers at its commit, durable later (see `GroupCommit::write_alone`).
+    pub(crate) async fn write_alone<R, F>(&self, work: F) -> Result<Committed<R>, Error>
     where
         R: Send + 'static,
         F: for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, Result<R, Error>>

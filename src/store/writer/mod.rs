@@ -13,7 +13,9 @@
 //! - Any other write (`Job`) runs in a savepoint of its own, so a failing one undoes only
 //!   itself.
 //! - On SQLite a write can also run alone (`Alone`: an import's batch), in a transaction of
-//!   its own with no savepoint, for which SQLite would copy every page the write changes.
+//!   its own with no savepoint, for which SQLite would copy every page the write changes. Its
+//!   caller is answered at the commit with a `Committed`, durable once the WAL is synced, so
+//!   it can send its next batch meanwhile.
 //!
 //! `batch` commits a batch of inserts and jobs.
 //!
@@ -29,6 +31,9 @@
 //! transactions of their own, side by side.
 
 mod batch;
+mod committed;
+
+pub use committed::Committed;
 
 use super::lost_session;
 use super::wal_sync::{self, Durability, Finished, WalFile};
@@ -54,9 +59,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(super) type Answer = Box<dyn FnOnce() + Send>;
 type Job = Box<dyn for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Answer> + Send>;
 /// A write in a transaction of its own on the SQLite writer's connection (see
-/// `GroupCommit::write_alone`): how it ends, and its caller's answer.
+/// `GroupCommit::write_alone`): how it ends, and its caller's answers.
 type AloneJob =
-    Box<dyn for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, (Ending, Answer)> + Send>;
+    Box<dyn for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, (Ending, AloneAnswers)> + Send>;
+
+/// A write alone's caller is answered at its commit (or failure), and told again once the
+/// commit is durable.
+struct AloneAnswers {
+    now: Answer,
+    durable: Answer,
+}
 
 /// How a write alone ends.
 enum Ending {
@@ -225,33 +237,43 @@ impl GroupCommit {
     }
 
     /// SQLite: runs `work` on the writer's connection in a transaction of its own, after the
-    /// writes batched before it; answers once it is committed, or (nothing committed) with
-    /// `work`'s error. Unlike `write` there is no savepoint around `work`, for which SQLite
-    /// would copy every page `work` changes: `work` may use statements that undo the whole
-    /// transaction when they fail (`INSERT OR ROLLBACK`).
-    pub async fn write_alone<R, F>(&self, work: F) -> Result<R, Error>
+    /// writes batched before it; answers at its commit, before the WAL holding it is synced
+    /// (see `Committed`), or (nothing committed) with `work`'s error. Unlike `write` there is
+    /// no savepoint around `work`, for which SQLite would copy every page `work` changes:
+    /// `work` may use statements that undo the whole transaction when they fail
+    /// (`INSERT OR ROLLBACK`).
+    pub async fn write_alone<R, F>(&self, work: F) -> Result<Committed<R>, Error>
     where
         R: Send + 'static,
         F: for<'c> FnOnce(&'c DatabaseConnection) -> BoxFuture<'c, Result<R, Error>>
             + Send
             + 'static,
     {
-        self.queued(|answer| {
-            Write::Alone(Box::new(move |db| {
-                Box::pin(async move {
-                    let result = work(db).await;
-                    let ending = match &result {
-                        Ok(_) => Ending::Commit,
-                        Err(Error::Database(e)) if disk_failed(e) => {
-                            Ending::DiskFailed(e.to_string())
-                        }
-                        Err(_) => Ending::RollBack,
-                    };
-                    (ending, answer_with(answer, result))
-                })
-            }))
-        })
-        .await
+        let (synced, on_synced) = oneshot::channel();
+        let value = self
+            .queued(|answer| {
+                Write::Alone(Box::new(move |db| {
+                    Box::pin(async move {
+                        let result = work(db).await;
+                        let ending = match &result {
+                            Ok(_) => Ending::Commit,
+                            Err(Error::Database(e)) if disk_failed(e) => {
+                                Ending::DiskFailed(e.to_string())
+                            }
+                            Err(_) => Ending::RollBack,
+                        };
+                        let answers = AloneAnswers {
+                            now: answer_with(answer, result),
+                            durable: Box::new(move || {
+                                let _ = synced.send(());
+                            }),
+                        };
+                        (ending, answers)
+                    })
+                }))
+            })
+            .await?;
+        Ok(Committed::syncing(value, on_synced))
     }
 
     /// Queues the write `make` makes with the sender of its answer; answers that.
@@ -319,9 +341,14 @@ async fn run(mut writer: Writer, writes: Writes) {
         }
         for job in alone {
             let number = writer.begin();
-            let (committed, answer) = writer.commit_alone(job).await;
+            let (committed, answers) = writer.commit_alone(job).await;
+            // Its caller goes on (an import prepares its next batch) while the WAL is synced.
+            let durable = answers.map(|answers| {
+                (answers.now)();
+                answers.durable
+            });
             writer
-                .finish(number, committed, answer.into_iter().collect())
+                .finish(number, committed, durable.into_iter().collect())
                 .await;
         }
     }
@@ -362,19 +389,19 @@ impl Writer {
 
     /// Runs `job` between BEGIN and COMMIT (ROLLBACK when it failed, or when COMMIT fails;
     /// the process ends when it failed because the disk did, as for a batch); answers whether
-    /// it is committed, and its caller's answer: none when nothing is committed but the job
+    /// it is committed, and its caller's answers: none when nothing is committed but the job
     /// does not know it (dropped, its answer's sender tells its caller so).
-    async fn commit_alone(&self, job: AloneJob) -> (bool, Option<Answer>) {
+    async fn commit_alone(&self, job: AloneJob) -> (bool, Option<AloneAnswers>) {
         if let Err(e) = self.db.execute_unprepared("BEGIN").await {
             self.end_if_disk_failed(&e);
             tracing::error!(error = %e, "a write could not begin");
             return (false, None);
         }
-        let (ending, answer) = job(&self.db).await;
+        let (ending, answers) = job(&self.db).await;
         match ending {
             Ending::DiskFailed(cause) => end_process(&cause),
             Ending::Commit => match self.db.execute_unprepared("COMMIT").await {
-                Ok(_) => (true, Some(answer)),
+                Ok(_) => (true, Some(answers)),
                 Err(e) => {
                     self.end_if_disk_failed(&e);
                     tracing::error!(error = %e, "a write failed to commit");
@@ -385,7 +412,7 @@ impl Writer {
             Ending::RollBack => {
                 // Fails harmlessly when a statement's `OR ROLLBACK` has undone the transaction.
                 let _ = self.db.execute_unprepared("ROLLBACK").await;
-                (false, Some(answer))
+                (false, Some(answers))
             }
         }
     }
