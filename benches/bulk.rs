@@ -8,10 +8,13 @@
 //!      another fresh database, timed from the first byte sent to the job's `succeeded`;
 //!   3. all N exported through the export job's download URL, then through `GET /usage`
 //!      with `Accept: application/x-ndjson`, each read to the end with its lines counted,
-//!      the server's VmRSS sampled every 20 ms (peak against idle before it).
+//!      the server's VmRSS sampled every 20 ms (peak against idle before it);
+//!   4. single POSTs again as in 1, on the database the import filled: loading the same N
+//!      usages one POST at a time would end at about this rate.
 //!
 //! The report (stdout) is a markdown table for BENCHMARKS.md: import usages/s against the
-//! single-POST rate (goal >= 10x), export usages/s (goal >= 50,000) and peak RSS.
+//! single-POST rates on a fresh and on the filled database (goal >= 10x), export usages/s
+//! (goal >= 50,000) and peak RSS.
 //!
 //! `cargo bench --bench bulk`; `BENCH_BULK_USAGES=1000000`, `BENCH_BACKENDS=sqlite,postgres`
 //! (PostgreSQL is skipped when unreachable), `BENCH_SECONDS=10`, `BENCH_CONNECTIONS=32`.
@@ -77,10 +80,21 @@ async fn started(backend: &str, name: &str, client: &Client) -> Option<Server> {
     Some(server)
 }
 
-/// Usages/s of `POST /usage` over `connections` connections for `seconds` after a warm-up.
+/// Usages/s of `POST /usage` on a fresh database.
 async fn post_rate(backend: &str, connections: usize, seconds: u64) -> Option<f64> {
     let client = client(connections)?;
     let server = started(backend, "tmf635_bulk_post", &client).await?;
+    post_rate_on(&server, &client, connections, seconds).await
+}
+
+/// Usages/s of `POST /usage` to `server` over `connections` connections for `seconds` after a
+/// warm-up.
+async fn post_rate_on(
+    server: &Server,
+    client: &Client,
+    connections: usize,
+    seconds: u64,
+) -> Option<f64> {
     let mut rng = Lcg(42);
     let bodies: Arc<Vec<String>> =
         Arc::new((0..1000).map(|i| common::post_body(i, &mut rng)).collect());
@@ -270,6 +284,18 @@ async fn measure(backend: &str, usages: usize, connections: usize, seconds: u64)
             d.seconds,
             d.bytes as f64 / 1048576.0,
             d.peak_rss
+        ));
+    }
+    // The single POSTs again, on the database the import filled: what they would run at near
+    // the end of loading the same usages one at a time.
+    let Some(posts) = self::client(connections) else {
+        return rows;
+    };
+    if let Some(post) = post_rate_on(&server, &posts, connections, seconds).await {
+        eprintln!("{backend}: POST /usage on the imported database {post:.0}/s");
+        rows.push(format!(
+            "| {backend} | POST /usage on the imported database | - | {seconds} | {post:.0} | import/POST = {:.1}x | - |",
+            rate / post.max(1.0)
         ));
     }
     rows
