@@ -120,6 +120,11 @@ pub(super) fn rendered_page<T: Table>(
 /// keeps the attributes' order and number spelling; PostgreSQL's jsonb has its own. Returns
 /// the expression and the texts it binds (placeholders numbered from 1).
 ///
+/// On PostgreSQL a stored document whose `href` already is the one this read gives (the
+/// server writes it with the prefix of the request that stored it) is printed as it is:
+/// `jsonb_set` would rebuild the whole document before it is printed, and jsonb being
+/// canonical, setting an equal value changes nothing in the text.
+///
 /// On SQLite a stored document usually starts `{"id":"<id>","href":"<href>",` with the href
 /// this read would give it (the server writes both first, with the same prefix), and is then
 /// answered as stored: re-rendering it (`json_set`) parses and prints the whole document, about
@@ -132,7 +137,7 @@ fn rendered_sql<T: Table>(backend: DatabaseBackend, href_prefix: &str) -> (Strin
     match backend {
         DatabaseBackend::Postgres => (
             format!(
-                r#"CAST(jsonb_set({document}, '{{href}}', to_jsonb(CAST($1 AS text) || {id})) AS text)"#
+                r#"CASE WHEN {document} -> 'href' = to_jsonb(CAST($1 AS text) || {id}) THEN CAST({document} AS text) ELSE CAST(jsonb_set({document}, '{{href}}', to_jsonb(CAST($1 AS text) || {id})) AS text) END"#
             ),
             vec![href_prefix.to_string()],
         ),
