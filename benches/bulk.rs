@@ -3,7 +3,8 @@
 //! `UsageCreateEvent` (delivery is off in every phase: what is timed is the write of the
 //! events with the usages, not their delivery to a listener):
 //!   1. the single-POST rate: `POST /usage` (~1 KB) over C keep-alive connections for S s
-//!      after a 1 s warm-up, on a fresh database;
+//!      after a 1 s warm-up, on a fresh database; then the same over one connection, one
+//!      POST at a time, as a loader that waits for each answer sends them;
 //!   2. an import of N such usages (`POST /importJob`, NDJSON, streamed from a generator) on
 //!      another fresh database, timed from the first byte sent to the job's `succeeded`;
 //!   3. all N exported through the export job's download URL, then through `GET /usage`
@@ -13,8 +14,8 @@
 //!      usages one POST at a time would end at about this rate.
 //!
 //! The report (stdout) is a markdown table for BENCHMARKS.md: import usages/s against the
-//! single-POST rates on a fresh and on the filled database (goal >= 10x), export usages/s
-//! (goal >= 50,000) and peak RSS.
+//! single-POST rates over C connections and over one, and on the filled database (goal
+//! >= 10x), export usages/s (goal >= 50,000) and peak RSS.
 //!
 //! `cargo bench --bench bulk`; `BENCH_BULK_USAGES=1000000`, `BENCH_BACKENDS=sqlite,postgres`
 //! (PostgreSQL is skipped when unreachable), `BENCH_SECONDS=10`, `BENCH_CONNECTIONS=32`.
@@ -232,6 +233,10 @@ async fn measure(backend: &str, usages: usize, connections: usize, seconds: u64)
         return rows;
     };
     eprintln!("{backend}: POST /usage {post:.0}/s");
+    let Some(one_at_a_time) = post_rate(backend, 1, seconds).await else {
+        return rows;
+    };
+    eprintln!("{backend}: POST /usage one at a time {one_at_a_time:.0}/s");
     let Some(client) = client(1) else {
         return rows;
     };
@@ -244,8 +249,12 @@ async fn measure(backend: &str, usages: usize, connections: usize, seconds: u64)
     let rate = created as f64 / import_seconds;
     eprintln!("{backend}: imported {created} in {import_seconds:.1} s, {rate:.0}/s");
     rows.push(format!(
-        "| {backend} | import (POST /importJob, NDJSON) | {created} | {import_seconds:.1} | {rate:.0} | POST /usage: {post:.0}/s; import/POST = {:.1}x | - |",
+        "| {backend} | import (POST /importJob, NDJSON) | {created} | {import_seconds:.1} | {rate:.0} | POST /usage over {connections} connections: {post:.0}/s; import/POST = {:.1}x | - |",
         rate / post.max(1.0)
+    ));
+    rows.push(format!(
+        "| {backend} | POST /usage one at a time (1 connection) | - | {seconds} | {one_at_a_time:.0} | import/POST = {:.1}x | - |",
+        rate / one_at_a_time.max(1.0)
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = server.rss_mib().unwrap_or(0.0);
