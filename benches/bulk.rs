@@ -10,8 +10,8 @@
 //!   3. all N exported through the export job's download URL, then through `GET /usage`
 //!      with `Accept: application/x-ndjson`, each read to the end with its lines counted,
 //!      the server's VmRSS sampled every 20 ms (peak against idle before it);
-//!   4. single POSTs again as in 1, on the database the import filled: loading the same N
-//!      usages one POST at a time would end at about this rate.
+//!   4. single POSTs over C connections again, on the database the import filled: loading
+//!      the same N usages by single POSTs would end at about this rate.
 //!
 //! The report (stdout) is a markdown table for BENCHMARKS.md: import usages/s against the
 //! single-POST rates over C connections and over one, and on the filled database (goal
@@ -296,7 +296,7 @@ async fn measure(backend: &str, usages: usize, connections: usize, seconds: u64)
         ));
     }
     // The single POSTs again, on the database the import filled: what they would run at near
-    // the end of loading the same usages one at a time.
+    // the end of loading the same usages by single POSTs.
     let Some(posts) = self::client(connections) else {
         return rows;
     };
