@@ -135,12 +135,15 @@ fn rendered_sql<T: Table>(backend: DatabaseBackend, href_prefix: &str) -> (Strin
     let id = format!(r#""{table}"."id""#);
     let document = format!(r#""{table}"."document""#);
     match backend {
-        DatabaseBackend::Postgres => (
-            format!(
-                r#"CASE WHEN {document} -> 'href' = to_jsonb(CAST($1 AS text) || {id}) THEN CAST({document} AS text) ELSE CAST(jsonb_set({document}, '{{href}}', to_jsonb(CAST($1 AS text) || {id})) AS text) END"#
-            ),
-            vec![href_prefix.to_string()],
-        ),
+        DatabaseBackend::Postgres => {
+            let href = format!(r#"to_jsonb(CAST($1 AS text) || {id})"#);
+            (
+                format!(
+                    r#"CASE WHEN {document} -> 'href' = {href} THEN CAST({document} AS text) ELSE CAST(jsonb_set({document}, '{{href}}', {href}) AS text) END"#
+                ),
+                vec![href_prefix.to_string()],
+            )
+        }
         _ => {
             let render = format!(r#"json_set({document}, '$.href', ? || {id})"#);
             let printed_as_is =
