@@ -11,7 +11,9 @@
 //!      with `Accept: application/x-ndjson`, each read to the end with its lines counted,
 //!      the server's VmRSS sampled every 20 ms (peak against idle before it);
 //!   4. single POSTs over C connections again, on the database the import filled: loading
-//!      the same N usages by single POSTs would end at about this rate.
+//!      the same N usages by single POSTs would end at about this rate;
+//!   5. the import of phase 2 again on a fresh database, its rows in usageDate order (as a
+//!      mediation system writes them) instead of in no order.
 //!
 //! The report (stdout) is a markdown table for BENCHMARKS.md: import usages/s against the
 //! single-POST rates over C connections and over one, and on the filled database (goal
@@ -134,14 +136,32 @@ async fn post_rate_on(
     Some(created as f64 / seconds as f64)
 }
 
+/// The order of an import's rows.
+#[derive(Clone, Copy)]
+enum Order {
+    /// usageDates drawn at random over the period.
+    Random,
+    /// usageDates ascending over the period, line after line.
+    ByDate,
+}
+
 /// The import body: `usages` NDJSON lines of ~1 KB, generated a chunk at a time.
-fn import_body(usages: usize) -> reqwest::Body {
+fn import_body(usages: usize, order: Order) -> reqwest::Body {
     let chunks = usages.div_ceil(CHUNK_ROWS);
+    let period = common::DAYS * 86_400;
     let stream = futures_util::stream::iter(0..chunks).map(move |chunk| {
         let mut rng = Lcg(7 + chunk as u64);
         let mut text = String::with_capacity(CHUNK_ROWS * 1100);
         for i in chunk * CHUNK_ROWS..((chunk + 1) * CHUNK_ROWS).min(usages) {
-            text.push_str(&common::post_body(i, &mut rng));
+            let body = match order {
+                Order::Random => common::post_body(i, &mut rng),
+                Order::ByDate => {
+                    let second = (i as i64).saturating_mul(period) / usages as i64;
+                    let date = common::start_of_period() + chrono::Duration::seconds(second);
+                    common::post_body_at(i, &mut rng, date)
+                }
+            };
+            text.push_str(&body);
             text.push('\n');
         }
         Ok::<_, std::io::Error>(text)
@@ -151,12 +171,17 @@ fn import_body(usages: usize) -> reqwest::Body {
 
 /// Imports `usages` usages; answers the seconds from the first byte to `succeeded`, and the
 /// rows the job created.
-async fn import(server: &Server, client: &Client, usages: usize) -> Option<(f64, i64)> {
+async fn import(
+    server: &Server,
+    client: &Client,
+    usages: usize,
+    order: Order,
+) -> Option<(f64, i64)> {
     let started = Instant::now();
     let answer = client
         .post(format!("{}/importJob", api(server)))
         .header("content-type", NDJSON)
-        .body(import_body(usages))
+        .body(import_body(usages, order))
         .send()
         .await
         .ok()?;
@@ -243,7 +268,8 @@ async fn measure(backend: &str, usages: usize, connections: usize, seconds: u64)
     let Some(server) = started(backend, "tmf635_bulk_import", &client).await else {
         return rows;
     };
-    let Some((import_seconds, created)) = import(&server, &client, usages).await else {
+    let Some((import_seconds, created)) = import(&server, &client, usages, Order::Random).await
+    else {
         return rows;
     };
     let rate = created as f64 / import_seconds;
@@ -305,6 +331,21 @@ async fn measure(backend: &str, usages: usize, connections: usize, seconds: u64)
         rows.push(format!(
             "| {backend} | POST /usage on the imported database | - | {seconds} | {post:.0} | import/POST = {:.1}x | - |",
             rate / post.max(1.0)
+        ));
+    }
+    drop(server);
+    let Some(server) = started(backend, "tmf635_bulk_import_by_date", &client).await else {
+        return rows;
+    };
+    if let Some((seconds, created)) = import(&server, &client, usages, Order::ByDate).await {
+        let rate = created as f64 / seconds;
+        eprintln!(
+            "{backend}: imported {created} in usageDate order in {seconds:.1} s, {rate:.0}/s"
+        );
+        rows.push(format!(
+            "| {backend} | import, rows in usageDate order | {created} | {seconds:.1} | {rate:.0} | import/POST = {:.1}x over {connections} connections, {:.1}x one at a time | - |",
+            rate / post.max(1.0),
+            rate / one_at_a_time.max(1.0)
         ));
     }
     rows

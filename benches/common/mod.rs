@@ -51,6 +51,11 @@ pub struct UsageBody {
 /// among 50, one of 7 statuses and 3 usage types, a usageDate within 30 days.
 pub fn usage_body(i: usize, rng: &mut Lcg) -> UsageBody {
     let date = start_of_period() + Duration::seconds((rng.next() % (DAYS as u64 * 86_400)) as i64);
+    usage_body_at(i, rng, date)
+}
+
+/// `usage_body` with the usageDate `date` (the other values drawn from `rng` as there).
+pub fn usage_body_at(i: usize, rng: &mut Lcg, date: DateTime<Utc>) -> UsageBody {
     let customer = rng.below(PARTIES);
     let product = rng.below(PRODUCTS);
     let status = STATUSES[rng.below(STATUSES.len())];
@@ -90,7 +95,13 @@ pub fn usage_body(i: usize, rng: &mut Lcg) -> UsageBody {
 /// A usage to create (~1 KB): the benches' realistic document with the rating details and
 /// network characteristics a mediation system adds.
 pub fn post_body(i: usize, rng: &mut Lcg) -> String {
-    let mut usage = usage_body(i, rng).document;
+    let date = start_of_period() + Duration::seconds((rng.next() % (DAYS as u64 * 86_400)) as i64);
+    post_body_at(i, rng, date)
+}
+
+/// `post_body` with the usageDate `date`.
+pub fn post_body_at(i: usize, rng: &mut Lcg, date: DateTime<Utc>) -> String {
+    let mut usage = usage_body_at(i, rng, date).document;
     let date = usage["usageDate"].clone();
     usage.insert(
         "@schemaLocation".into(),
