@@ -200,6 +200,13 @@ pub struct Config {
     #[arg(long, env = "TMF635_IMPORT_BATCH_ROWS", default_value_t = 1000)]
     pub import_batch_rows: usize,
 
+    /// Rows an import puts in `usageDate` order before storing them, a window of the file at a
+    /// time: rows in date order append to the date-keyed indexes instead of writing a page of
+    /// each per row. Each takes ~32 bytes of memory, its text a place in a temporary file in
+    /// the spool directory; 0 stores the rows in the file's order.
+    #[arg(long, env = "TMF635_IMPORT_ORDER_ROWS", default_value_t = 1_048_576)]
+    pub import_order_rows: u64,
+
     /// Imports running or waiting in one instance; one more is answered 503.
     #[arg(long, env = "TMF635_MAX_IMPORT_JOBS", default_value_t = 2)]
     pub max_import_jobs: usize,

@@ -27,6 +27,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    /// An import: the rows it puts in `usageDate` order before storing them (`bulk::order`);
+    /// none, the file's order.
+    pub order_rows: Option<i64>,
     /// The tenant the row belongs to; the empty string is the one tenant of a server without
     /// tenancy.
     pub tenant: String,

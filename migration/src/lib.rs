@@ -13,6 +13,7 @@ mod m20261203_000005_retention;
 mod m20261206_000006_bulk_job;
 mod m20261206_000007_auth;
 mod m20261207_000008_tenant;
+mod m20261208_000009_import_order;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_bulk_job::Migration),
             Box::new(m20261206_000007_auth::Migration),
             Box::new(m20261207_000008_tenant::Migration),
+            Box::new(m20261208_000009_import_order::Migration),
         ]
     }
 }

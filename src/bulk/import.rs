@@ -33,6 +33,7 @@ pub struct ImportSettings {
     pub spool_dir: PathBuf,
     pub max_import_bytes: u64,
     pub batch_rows: usize,
+    pub order_rows: u64,
     pub max_row_bytes: usize,
     pub stale: Duration,
 }
@@ -46,6 +47,7 @@ impl ImportSettings {
                 .unwrap_or_else(std::env::temp_dir),
             max_import_bytes: config.max_import_bytes,
             batch_rows: config.import_batch_rows.max(1),
+            order_rows: config.import_order_rows,
             max_row_bytes: config.max_body_bytes,
             stale: Duration::from_millis(config.import_stale_ms.max(100)),
         }
@@ -86,6 +88,7 @@ impl Imports {
         };
         let mut job = jobs::new_job(jobs::IMPORT, jobs::NOT_STARTED, format.content_type());
         job.href_prefix = Some(href_prefix);
+        job.order_rows = Some(i64::try_from(self.settings.order_rows).unwrap_or(i64::MAX));
         let dir = &self.settings.spool_dir;
         let path = spool::receive(body, dir, &job.id, self.settings.max_import_bytes).await?;
         let job = match tenant.create_job(job).await {
@@ -145,6 +148,8 @@ impl Imports {
             max_row_bytes: self.settings.max_row_bytes,
             href_prefix: job.href_prefix.clone().unwrap_or_default(),
             skip: job.rows_read.max(0) as u64,
+            // The window the job started with: a resumed job orders its rows as before.
+            order_rows: job.order_rows.unwrap_or(0).max(0) as u64,
         };
         tokio::task::spawn_blocking(move || read::read_file(reading, sender));
         // The rows are the job's tenant's.
@@ -315,17 +320,19 @@ fn after(
     stored: &Stored,
     heartbeat: DateTime<Utc>,
 ) -> Counts {
+    // The errors of the first lines: rows are stored in date order within a window, so a
+    // later batch may hold an earlier line.
     let mut errors: Vec<Value> = serde_json::from_str(&base.errors).unwrap_or_default();
     let refused = RowError::new("the database refused the row");
-    let mut new_errors: Vec<(u64, &RowError)> = rejected.iter().map(|(l, e)| (*l, e)).collect();
-    new_errors.extend(stored.refused.iter().map(|line| (*line, &refused)));
-    new_errors.sort_by_key(|(line, _)| *line);
-    for (line, error) in new_errors {
-        if errors.len() >= MAX_ERRORS {
-            break;
-        }
-        errors.push(error_json(line, error));
-    }
+    errors.extend(rejected.iter().map(|(line, e)| error_json(*line, e)));
+    errors.extend(
+        stored
+            .refused
+            .iter()
+            .map(|line| error_json(*line, &refused)),
+    );
+    errors.sort_by_key(|e| e["line"].as_u64().unwrap_or(u64::MAX));
+    errors.truncate(MAX_ERRORS);
     Counts {
         read: base.read + read,
         created: base.created + stored.created,

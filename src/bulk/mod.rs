@@ -7,6 +7,7 @@ mod csv_row;
 pub mod export;
 pub mod import;
 mod negotiated;
+mod order;
 mod read;
 mod row;
 mod spool;

@@ -1,9 +1,11 @@
 //! Reading an import's spooled body row by row, on a blocking thread: NDJSON lines, the
 //! elements of a JSON array, or CSV records, each bounded to the largest `POST /usage` body
 //! (plus the reader's buffer), so memory stays flat whatever the file's size. Each row is
-//! checked (`row::usage`) here too, off the async runtime.
+//! checked (`row::usage`) here too, off the async runtime, after it has been put in
+//! `usageDate` order within its window (`order`), when the job has one.
 
 use super::csv_row;
+use super::order::Window;
 use super::row::{self, RowError};
 use super::Format;
 use crate::store::import::ImportRow;
@@ -28,15 +30,23 @@ pub struct Reading {
     pub href_prefix: String,
     /// Rows already accounted for (a resumed job): read over, not handed on.
     pub skip: u64,
+    /// Rows put in `usageDate` order at a time (`order`); under 2, the file's order.
+    pub order_rows: u64,
 }
 
 /// Reads the whole file into `out`; stops early when `out` is closed.
 pub fn read_file(reading: Reading, out: mpsc::Sender<Item>) {
+    let window = (reading.order_rows >= 2).then(|| {
+        let mut path = reading.path.clone().into_os_string();
+        path.push(".order");
+        Window::new(reading.order_rows, reading.skip, path.into())
+    });
     let mut sink = Sink {
         out,
-        skip: reading.skip,
+        skip: if window.is_some() { 0 } else { reading.skip },
         href_prefix: reading.href_prefix.clone(),
         max_row_bytes: reading.max_row_bytes,
+        window,
     };
     let file = match File::open(&reading.path) {
         Ok(file) => file,
@@ -50,7 +60,22 @@ pub fn read_file(reading: Reading, out: mpsc::Sender<Item>) {
         Format::JsonArray => json_array(BufReader::new(file), &mut sink),
         Format::Csv => csv_row::read(file, &mut sink),
     };
-    if let Err(Stop::Fatal(message)) = outcome {
+    // The rows before a body that cannot be read on stand: the last window is handed on
+    // first.
+    let fatal = match outcome {
+        Ok(()) => None,
+        Err(Stop::Closed) => return,
+        Err(Stop::Fatal(message)) => Some(message),
+    };
+    match sink.finish() {
+        Ok(()) => {}
+        Err(Stop::Closed) => return,
+        Err(Stop::Fatal(message)) => {
+            sink.fatal(message);
+            return;
+        }
+    }
+    if let Some(message) = fatal {
         sink.fatal(message);
     }
 }
@@ -63,31 +88,59 @@ pub enum Stop {
 
 pub struct Sink {
     out: mpsc::Sender<Item>,
+    /// Rows to read over (file order; a window skips its own).
     skip: u64,
     href_prefix: String,
     pub max_row_bytes: usize,
+    window: Option<Window>,
 }
 
 impl Sink {
-    /// Hands on the row at `line` (a JSON value, or why it could not be read).
+    /// Takes the row at `line` (a JSON value, or why it could not be read): hands it on, or
+    /// puts it in its window.
     pub fn row(
         &mut self,
         line: u64,
         value: Result<serde_json::Value, RowError>,
     ) -> Result<(), Stop> {
-        if self.skip > 0 {
-            self.skip -= 1;
-            return Ok(());
+        let Some(window) = &mut self.window else {
+            if self.skip > 0 {
+                self.skip -= 1;
+                return Ok(());
+            }
+            return hand_on(&self.out, &self.href_prefix, line, value);
+        };
+        if window.add(line, value)? {
+            let (out, href_prefix) = (&self.out, self.href_prefix.as_str());
+            window.drain(|line, value| hand_on(out, href_prefix, line, value))?;
         }
-        let checked = value.and_then(|v| row::usage(line, v, &self.href_prefix));
-        self.out
-            .blocking_send(Item::Row(line, Box::new(checked)))
-            .map_err(|_| Stop::Closed)
+        Ok(())
+    }
+
+    /// Hands on the rows still in the window, at the end of the body.
+    fn finish(&mut self) -> Result<(), Stop> {
+        let (out, href_prefix) = (&self.out, self.href_prefix.as_str());
+        match &mut self.window {
+            Some(window) => window.drain(|line, value| hand_on(out, href_prefix, line, value)),
+            None => Ok(()),
+        }
     }
 
     fn fatal(&mut self, message: String) {
         let _ = self.out.blocking_send(Item::Fatal(message));
     }
+}
+
+/// Checks the row at `line` and hands it on.
+fn hand_on(
+    out: &mpsc::Sender<Item>,
+    href_prefix: &str,
+    line: u64,
+    value: Result<serde_json::Value, RowError>,
+) -> Result<(), Stop> {
+    let checked = value.and_then(|v| row::usage(line, v, href_prefix));
+    out.blocking_send(Item::Row(line, Box::new(checked)))
+        .map_err(|_| Stop::Closed)
 }
 
 fn io_error(e: std::io::Error) -> Stop {

@@ -96,14 +96,15 @@ pub fn usage(line: u64, value: Value, href_prefix: &str) -> Result<ImportRow, Ro
 /// The ids of a row that carries none.
 struct DerivedIds {
     /// Its id: the same for the same row on the same line, so importing a file again (or after
-    /// rows were appended to it) skips what is stored instead of storing it twice. A UUIDv8
-    /// whose first 48 bits are the line and whose other bits are a SHA-256 of the line and the
-    /// row: a file's rows get ascending ids, so its import appends to the id indexes (the
-    /// usage's key, its array-value rows) instead of writing pages all over them.
+    /// rows were appended to it) skips what is stored instead of storing it twice. A UUIDv7
+    /// whose time is the row's `usageDate` and whose other bits are a SHA-256 of the line and
+    /// the row: rows are stored in date order (`bulk::order`), so their ids ascend as they are
+    /// stored and the id indexes (the usage's key, its array-value rows) are appended to
+    /// instead of written all over.
     id: String,
-    /// The id servers derived for it before: a UUIDv7 whose time is the row's `usageDate`, the
-    /// same hash after it. A row stored under it is stored already, so a file imported by such
-    /// a server and sent again is not stored twice.
+    /// The id servers that stored rows in the file's order derived for it: a UUIDv8 whose
+    /// first 48 bits are the line, the same hash after them. A row stored under it is stored
+    /// already, so a file imported by such a server and sent again is not stored twice.
     former: String,
 }
 
@@ -116,7 +117,7 @@ fn derived_ids(line: u64, body: &Map<String, Value>) -> DerivedIds {
     let mut bytes = [0u8; 16];
     bytes[..6].copy_from_slice(&line.to_be_bytes()[2..]);
     bytes[6..].copy_from_slice(&digest[..10]);
-    let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
+    let by_line = uuid::Builder::from_custom_bytes(bytes).into_uuid();
     let millis = body
         .get("usageDate")
         .and_then(Value::as_str)
@@ -125,10 +126,10 @@ fn derived_ids(line: u64, body: &Map<String, Value>) -> DerivedIds {
         .unwrap_or(0);
     let mut bits = [0u8; 10];
     bits.copy_from_slice(&digest[..10]);
-    let former = uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
+    let by_date = uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
     DerivedIds {
-        id: id.to_string(),
-        former: former.to_string(),
+        id: by_date.to_string(),
+        former: by_line.to_string(),
     }
 }
 
@@ -171,29 +172,30 @@ mod tests {
     }
 
     #[test]
-    fn derived_ids_are_stable_and_ascend_with_the_line() {
+    fn derived_ids_are_stable_and_ascend_with_the_usage_date() {
         let (late, early) = (body("2026-11-30T00:00:00Z"), body("2026-11-01T00:00:00Z"));
         assert_eq!(derived_id(7, &late), derived_id(7, &late));
         assert_ne!(derived_id(7, &late), derived_id(7, &early));
         assert_ne!(derived_id(7, &late), derived_id(8, &late));
-        // Whatever the rows' dates, a later line has a greater id.
-        let ids: Vec<String> = [(1, &late), (2, &early), (300, &late), (70_000, &early)]
+        // Whatever the rows' lines, a later date has a greater id.
+        let ids: Vec<String> = [(70_000, &early), (300, &late)]
             .into_iter()
             .map(|(line, body)| derived_id(line, body))
             .collect();
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
-        let id = uuid::Uuid::parse_str(&ids[0]).expect("a UUID");
-        assert_eq!(id.get_version_num(), 8);
-    }
-
-    #[test]
-    fn the_former_id_carries_the_usage_date() {
-        let former = derived_ids(7, &body("2026-11-30T00:00:00Z")).former;
-        let id = uuid::Uuid::parse_str(&former).expect("a UUID");
+        let id = uuid::Uuid::parse_str(&ids[1]).expect("a UUID");
         assert_eq!(id.get_version_num(), 7);
         let (seconds, _) = id.get_timestamp().expect("a time").to_unix();
         assert_eq!(seconds, 1_795_996_800);
+    }
+
+    #[test]
+    fn the_former_id_starts_with_the_line() {
+        let former = derived_ids(7, &body("2026-11-30T00:00:00Z")).former;
+        let id = uuid::Uuid::parse_str(&former).expect("a UUID");
+        assert_eq!(id.get_version_num(), 8);
+        assert_eq!(&id.as_bytes()[..6], &7u64.to_be_bytes()[2..]);
     }
 }

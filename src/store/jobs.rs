@@ -73,6 +73,7 @@ pub fn new_job(kind: &str, status: &str, content_type: &str) -> Model {
         created_at: now,
         updated_at: now,
         completed_at: None,
+        order_rows: None,
     }
 }
 
@@ -259,6 +260,7 @@ fn active(job: Model) -> ActiveModel {
             created_at: Set(job.created_at),
             updated_at: Set(job.updated_at),
             completed_at: Set(job.completed_at),
+            order_rows: Set(job.order_rows),
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::backend_tests;
 use crate::fixtures::usage;
 use crate::helpers::{assert_tmf_error, json_body, Api, TestApp};
 use entity::event_outbox;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -70,21 +70,18 @@ pub async fn finished(app: &Api, job: &Value) -> Value {
     }
 }
 
-/// The id servers derived for the row `row` at `line` that carries none: a UUIDv7 whose time is
-/// its usageDate and whose other bits are a SHA-256 of the line and the row's text.
+/// The id servers derived for the row `row` at `line` that carries none: a UUIDv8 whose first
+/// 48 bits are the line and whose other bits are a SHA-256 of the line and the row's text.
 fn former_derived_id(line: u64, row: &Value) -> String {
     use sha2::{Digest, Sha256};
-    let date = row["usageDate"].as_str().unwrap_or_default();
-    let millis = chrono::DateTime::parse_from_rfc3339(date)
-        .map(|d| d.timestamp_millis() as u64)
-        .unwrap_or(0);
     let mut hash = Sha256::new();
     hash.update(line.to_be_bytes());
     hash.update(row.to_string());
     let digest = hash.finalize();
-    let mut bits = [0u8; 10];
-    bits.copy_from_slice(&digest[..10]);
-    uuid::Builder::from_unix_timestamp_millis(millis, &bits)
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&line.to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&digest[..10]);
+    uuid::Builder::from_custom_bytes(bytes)
         .into_uuid()
         .to_string()
 }
@@ -218,8 +215,8 @@ backend_tests! {
     }
 
     async fn rows_stored_under_their_former_derived_ids_are_not_stored_again(app) {
-        // Servers derived the id of a row without one as a UUIDv7 of its usageDate and a
-        // SHA-256 of its line and text: a file imported by one and sent again creates nothing.
+        // Servers derived the id of a row without one as a UUIDv8 of its line and a SHA-256 of
+        // its line and text: a file imported by one and sent again creates nothing.
         let rows = [usage("DATA", "rated"), usage("SMS", "billed")];
         let stored_before: Vec<String> = rows
             .iter()
@@ -330,6 +327,75 @@ mod limits {
             assert_eq!(job["errors"][0]["line"], 2);
         }
     }
+}
+
+mod ordered {
+    use super::*;
+    use crate::backend_tests_with;
+
+    backend_tests_with! {
+        |config: &mut tmf635::Config| {
+            config.import_order_rows = 4;
+            config.import_batch_rows = 2;
+        };
+
+        async fn rows_are_stored_in_usage_date_order_a_window_at_a_time(app) {
+            // Ten rows, dates in no order, the seventh rejected: each window of four lines
+            // (1-4, 5-8, 9-10) is stored in date order, which the events' order shows.
+            let days = [5, 1, 4, 2, 9, 3, 8, 6, 7, 0];
+            let rows: Vec<String> = days
+                .iter()
+                .enumerate()
+                .map(|(i, day)| {
+                    let mut row = usage("DATA", "rated");
+                    row["usageDate"] = json!(format!("2026-11-{:02}T10:00:00Z", day + 1));
+                    if i == 6 {
+                        row["usageCharacteristic"] = json!([{"value": 1}]);
+                    }
+                    row.to_string()
+                })
+                .collect();
+            let job = import(&app, NDJSON, rows.join("\n")).await;
+            assert_eq!(counts(&job), [10, 9, 0, 1], "{job}");
+            assert_eq!(job["errors"][0]["line"], 7, "{job}");
+            let stored: Vec<u32> = created_usage_dates(&app)
+                .await
+                .iter()
+                .map(|date| date[8..10].parse::<u32>().unwrap_or(0) - 1)
+                .collect();
+            assert_eq!(stored, vec![1, 2, 4, 5, 3, 6, 9, 0, 7], "{job}");
+            // The ids derived for them ascend with their dates.
+            let mut usages = all_usages(&app).await;
+            let by_id: Vec<String> = usages.iter().map(|u| u["usageDate"].to_string()).collect();
+            usages.sort_by_key(|u| u["usageDate"].as_str().unwrap_or_default().to_string());
+            let by_date: Vec<String> = usages.iter().map(|u| u["usageDate"].to_string()).collect();
+            assert_eq!(by_id, by_date);
+        }
+    }
+}
+
+/// The usageDates of the usages whose UsageCreateEvents were written, in the order written.
+async fn created_usage_dates(app: &TestApp) -> Vec<String> {
+    let db = sea_orm::Database::connect(app.database_url())
+        .await
+        .expect("the database opens");
+    let events = event_outbox::Entity::find()
+        .filter(event_outbox::Column::EventType.eq("UsageCreateEvent"))
+        .order_by_asc(event_outbox::Column::Seq)
+        .all(&db)
+        .await
+        .expect("events are read");
+    db.close().await.ok();
+    events
+        .iter()
+        .map(|e| {
+            let payload: Value = serde_json::from_str(&e.payload).unwrap_or_default();
+            payload["event"]["usage"]["usageDate"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
 }
 
 /// PostgreSQL: an import past 1,024 usages refreshes the planner's statistics of the tables it
