@@ -85,6 +85,12 @@ impl Window {
                     (i64::MIN, true)
                 }
             };
+            if self.entries.capacity() == 0 {
+                // Reserved whole (up to a million entries) rather than grown by doubling,
+                // which would hold the old and the new vector at once.
+                let reserve = usize::try_from(self.rows).unwrap_or(usize::MAX);
+                self.entries.reserve_exact(reserve.min(1 << 20));
+            }
             let file = match &mut self.file {
                 Some(file) => file,
                 None => self.file.insert(BufWriter::new(create(&self.path)?)),
