@@ -23,7 +23,10 @@ use sea_orm::{ActiveModelTrait, DatabaseBackend, EntityTrait, Iterable, Statemen
 use sea_orm::{IdenStatic, Value};
 use std::fmt::Write;
 
-/// Rows per INSERT: well under SQLite's 32,766 bound values at the widest table (12 columns).
+/// Rows per INSERT on SQLite: well under its 32,766 bound values at the widest table (12
+/// columns). On PostgreSQL an INSERT takes as many rows as its parameter bound allows: the rows
+/// of one INSERT get their keys in the order they are listed, while the INSERTs of one
+/// statement run in no order PostgreSQL promises, so a batch's events are numbered in order.
 const ROWS_PER_STATEMENT: usize = 500;
 /// PostgreSQL's bound on the parameters of one statement.
 const POSTGRES_MAX_PARAMETERS: usize = 65_535;
@@ -224,7 +227,7 @@ struct Chunk<'t> {
     values: Vec<Value>,
 }
 
-fn chunks(tables: &mut [Rows]) -> Vec<Chunk<'_>> {
+fn chunks(backend: DatabaseBackend, tables: &mut [Rows]) -> Vec<Chunk<'_>> {
     let values: Vec<Vec<Value>> = tables
         .iter_mut()
         .map(|t| std::mem::take(&mut t.values))
@@ -232,11 +235,13 @@ fn chunks(tables: &mut [Rows]) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     for (table, values) in tables.iter().zip(values) {
         let mut values = values.into_iter();
+        let width = table.width();
+        let rows = match backend {
+            DatabaseBackend::Postgres => POSTGRES_MAX_PARAMETERS / width,
+            _ => ROWS_PER_STATEMENT,
+        };
         loop {
-            let chunk: Vec<Value> = values
-                .by_ref()
-                .take(ROWS_PER_STATEMENT * table.width())
-                .collect();
+            let chunk: Vec<Value> = values.by_ref().take(rows * width).collect();
             if chunk.is_empty() {
                 break;
             }
@@ -263,7 +268,7 @@ pub fn statements_undoing(
     undo: Undo,
 ) -> Vec<Statement> {
     tables.retain(|t| !t.is_empty());
-    let chunks = chunks(&mut tables);
+    let chunks = chunks(backend, &mut tables);
     if backend != DatabaseBackend::Postgres {
         let mut statements = Vec::with_capacity(chunks.len());
         for chunk in chunks {
@@ -367,6 +372,27 @@ pub fn insert_statements<'r>(
     resources: impl Iterator<Item = &'r NewResource>,
     undo: Undo,
 ) -> Vec<Statement> {
+    let (mut tables, events) = tables(resources);
+    tables.push(events);
+    statements_undoing(backend, tables, undo)
+}
+
+/// `insert_statements` in two parts: the events' INSERTs, then the rest.
+pub fn events_then_rows<'r>(
+    backend: DatabaseBackend,
+    resources: impl Iterator<Item = &'r NewResource>,
+    undo: Undo,
+) -> (Vec<Statement>, Vec<Statement>) {
+    let (tables, events) = tables(resources);
+    (
+        statements_undoing(backend, vec![events], undo),
+        statements_undoing(backend, tables, undo),
+    )
+}
+
+/// The rows of `resources` to insert: the resources and their array-value index rows, and
+/// apart from them their events.
+fn tables<'r>(resources: impl Iterator<Item = &'r NewResource>) -> (Vec<Rows>, Rows) {
     let (mut usages, mut usage_json) = (vec![], vec![]);
     let (mut specifications, mut specification_json) = (vec![], vec![]);
     let (mut index, mut events) = (vec![], vec![]);
@@ -401,9 +427,8 @@ pub fn insert_statements<'r>(
             )),
         ),
         Rows::of::<usage_array_value::Entity>(index, None),
-        outbox::rows(events),
     ];
-    statements_undoing(backend, tables, undo)
+    (tables, outbox::rows(events))
 }
 
 #[cfg(test)]

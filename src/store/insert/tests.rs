@@ -168,3 +168,18 @@ fn sqlite_has_one_insert_per_chunk_of_rows() {
         .starts_with(r#"INSERT INTO "usage_array_value""#));
     assert!(!statements[0].sql.contains('$'));
 }
+
+#[test]
+fn postgres_numbers_a_batch_of_events_in_one_insert() {
+    // The INSERTs of one statement run in no promised order: a thousand events (more than
+    // SQLite's rows per INSERT) are one INSERT, whose rows get their keys in order.
+    let outbox =
+        outbox_rows(1_000).recording_keys_in::<event_pending::Entity>(event_outbox::Column::Seq);
+    let statements = statements(DatabaseBackend::Postgres, vec![outbox]);
+    assert_eq!(statements.len(), 1);
+    let inserts = statements[0]
+        .sql
+        .matches(r#"INSERT INTO "event_outbox""#)
+        .count();
+    assert_eq!(inserts, 1, "{}", &statements[0].sql[..200]);
+}
