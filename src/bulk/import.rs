@@ -4,6 +4,7 @@
 //! counts. A sweeper takes over jobs whose runner stopped: resumed after their last stored
 //! batch where their body is on this machine, failed with their counts elsewhere.
 
+use super::in_flight::InFlight;
 use super::read::{self, Item, Reading};
 use super::row::{error_json, RowError};
 use super::{spool, Format};
@@ -11,7 +12,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::store::import::{ImportRow, Stored};
 use crate::store::jobs::{self, Counts};
-use crate::store::{Committed, Store, Tenant, TenantStore};
+use crate::store::{Store, Tenant, TenantStore};
 use chrono::{DateTime, Utc};
 use entity::bulk_job::Model as Job;
 use entity::usage::Entity as UsageTable;
@@ -154,16 +155,14 @@ impl Imports {
         tokio::task::spawn_blocking(move || read::read_file(reading, sender));
         // The rows are the job's tenant's.
         let store = self.store.for_tenant(Tenant::of_row(&job.tenant));
-        let mut batch = Batch::new(counts);
-        let mut unsynced = None;
+        let mut batches = InFlight::new(store, &job.id, counts);
+        let mut batch = Batch::default();
         let fatal = loop {
             let item = match tokio::time::timeout(HEARTBEAT, rows.recv()).await {
                 Ok(Some(item)) => item,
                 Ok(None) => break None,
                 Err(_) => {
-                    batch = self
-                        .store_batch(&store, &job.id, batch, &mut unsynced)
-                        .await?;
+                    self.send(&mut batches, std::mem::take(&mut batch)).await?;
                     continue;
                 }
             };
@@ -172,58 +171,43 @@ impl Imports {
                 Item::Fatal(message) => break Some(message),
             }
             if batch.len() >= self.settings.batch_rows {
-                batch = self
-                    .store_batch(&store, &job.id, batch, &mut unsynced)
-                    .await?;
+                self.send(&mut batches, std::mem::take(&mut batch)).await?;
             }
         };
-        let batch = self
-            .store_batch(&store, &job.id, batch, &mut unsynced)
-            .await?;
-        if let Some(last) = unsynced {
-            last.durable().await?;
-        }
-        Ok((fatal, batch.counts.heartbeat))
+        self.send(&mut batches, batch).await?;
+        let (before, last) = batches.finish().await?;
+        self.refresh_statistics(&before, &last).await;
+        Ok((fatal, last.heartbeat))
     }
 
-    /// Stores a batch with the job's counts after it; answers the next, empty batch. The
-    /// batch is answered at its commit and kept in `unsynced` until the next one is: its WAL
-    /// (SQLite) is synced while the next batch is written.
-    async fn store_batch(
-        &self,
-        store: &TenantStore,
-        job: &str,
-        batch: Batch,
-        unsynced: &mut Option<Committed<Stored>>,
-    ) -> Result<Batch, Error> {
+    /// Sends a batch on its way, with the job's counts after it.
+    async fn send(&self, batches: &mut InFlight, batch: Batch) -> Result<(), Error> {
         let Batch {
-            counts,
             read,
             rows,
             rejected,
         } = batch;
-        let (base, pending, heartbeat) = (counts.clone(), rejected.clone(), jobs::now());
-        let previous = counts.heartbeat;
-        let committed = store
-            .import_batch::<UsageTable, _>(job.to_string(), previous, rows, move |stored| {
-                after(&base, read, &pending, stored, heartbeat)
+        let heartbeat = jobs::now();
+        let done = batches
+            .send(rows, move |before, stored| {
+                after(before, read, &rejected, stored, heartbeat)
             })
             .await?;
-        let counts_after = after(&counts, read, &rejected, committed.committed(), heartbeat);
-        if let Some(before) = unsynced.replace(committed) {
-            before.durable().await?;
+        if let Some((before, last)) = done {
+            self.refresh_statistics(&before, &last).await;
         }
-        if statistics_due(counts.created, counts_after.created) {
-            self.refresh_statistics().await;
-        }
-        Ok(Batch::new(counts_after))
+        Ok(())
     }
 
     /// Refreshes the planner's statistics of the tables an import fills (PostgreSQL). A table
     /// that grew since its last ANALYZE keeps the plans made for its old size: the lookup of
     /// the ids a batch holds, planned for a table of a few rows, reads the whole table at
-    /// every batch once it has grown. A failure is logged; the import goes on.
-    async fn refresh_statistics(&self) {
+    /// every batch once it has grown. Done when the import crossed a refresh point from
+    /// `before` to `after`. A failure is logged; the import goes on.
+    async fn refresh_statistics(&self, before: &Counts, after: &Counts) {
+        if !statistics_due(before.created, after.created) {
+            return;
+        }
         if let Err(e) = self.store.refresh_statistics::<UsageTable>().await {
             tracing::warn!(error = %e, "refreshing the planner's statistics after an import");
         }
@@ -270,24 +254,15 @@ impl Imports {
     }
 }
 
-/// Rows read since the last stored batch.
+/// Rows read since the last batch sent.
+#[derive(Default)]
 struct Batch {
-    counts: Counts,
     read: i64,
     rows: Vec<ImportRow>,
     rejected: Vec<(u64, RowError)>,
 }
 
 impl Batch {
-    fn new(counts: Counts) -> Batch {
-        Batch {
-            counts,
-            read: 0,
-            rows: Vec::new(),
-            rejected: Vec::new(),
-        }
-    }
-
     fn add(&mut self, line: u64, row: Result<ImportRow, RowError>) {
         self.read += 1;
         match row {

@@ -6,6 +6,7 @@
 mod csv_row;
 pub mod export;
 pub mod import;
+mod in_flight;
 mod negotiated;
 mod order;
 mod read;

@@ -2,14 +2,13 @@
 //! creation events and the job's counts, so the counts say exactly what is stored. A row whose
 //! id is stored already is skipped; a row the database refuses is rejected alone.
 
-use super::insert::{insert_statements, Undo};
+use super::insert::{events_then_rows, insert_statements, Undo};
 use super::jobs::{record_counts, Counts};
 use super::resource::new_resource;
 use super::tenant::TenantStore;
 use super::writer::NewResource;
 use super::{Committed, Store, Table, IDS_PER_IN};
 use crate::error::Error;
-use chrono::{DateTime, Utc};
 use entity::usage_array_value;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -18,6 +17,7 @@ use sea_orm::{
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// A validated row of an import, ready to insert.
 pub struct ImportRow {
@@ -46,6 +46,11 @@ impl ImportRow {
     fn id(&self) -> &String {
         &self.resource.row.id
     }
+
+    /// The row's id and its former one.
+    pub fn ids(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(self.id()).chain(self.former_id.as_ref())
+    }
 }
 
 /// What became of a batch's rows.
@@ -57,65 +62,134 @@ pub struct Stored {
     pub refused: Vec<u64>,
 }
 
+impl Stored {
+    fn add(&mut self, more: Stored) {
+        self.created += more.created;
+        self.skipped += more.skipped;
+        self.refused.extend(more.refused);
+    }
+}
+
+/// Where the batch before an import batch stands. Its sender dropped means it failed (its
+/// error is the job's).
+pub struct Turn {
+    /// Fired once the batch before has written its events (see `store_rows`).
+    pub written: oneshot::Receiver<()>,
+    /// The job's counts after the batch before, once it has committed.
+    pub committed: oneshot::Receiver<Counts>,
+}
+
 impl TenantStore {
     /// Stores `rows` as the tenant's (those whose id the tenant has not stored yet) with their
-    /// events, and the job's counts as `counts(stored)` computes them, in one transaction;
-    /// only while the job still has the heartbeat `previous` (see `jobs::record_counts`).
-    /// Answers at the commit: on SQLite the batch may not be durable yet (see `Committed`).
+    /// events, and the job's counts as `counts(before, stored)` computes them, in one
+    /// transaction that commits only after the batch before it (`turn`), and only while the
+    /// job still has the heartbeat that batch wrote (see `jobs::record_counts`). Fires
+    /// `written` once its events are written.
+    ///
+    /// On PostgreSQL the rows go in while the batch before commits, their events after that
+    /// batch's events (so events are numbered in the order of the rows). Rows that share an id with it
+    /// (`earlier`, its ids) are written after its commit, where they are seen as stored
+    /// rather than refused. On SQLite the writer stores one batch at a time anyway. Answers
+    /// at the commit: on SQLite the batch may not be durable yet (see `Committed`).
     pub async fn import_batch<T, F>(
         &self,
         job: String,
-        previous: DateTime<Utc>,
+        earlier: Arc<HashSet<String>>,
         rows: Vec<ImportRow>,
+        turn: Turn,
+        written: oneshot::Sender<()>,
         counts: F,
-    ) -> Result<Committed<Stored>, Error>
+    ) -> Result<Committed<Counts>, Error>
     where
         T: Table,
-        F: Fn(&Stored) -> Counts + Send + Sync + 'static,
+        F: Fn(&Counts, &Stored) -> Counts + Send + Sync + 'static,
     {
         let tenant = self.name();
-        let rows: Arc<Vec<ImportRow>> = Arc::new(
-            rows.into_iter()
-                .map(|mut row| {
-                    row.resource.row.tenant.clone_from(&tenant);
-                    row
-                })
-                .collect(),
-        );
-        let counts = Arc::new(counts);
+        let rows: Vec<ImportRow> = rows
+            .into_iter()
+            .map(|mut row| {
+                row.resource.row.tenant.clone_from(&tenant);
+                row
+            })
+            .collect();
         if self.store.backend() == DatabaseBackend::Sqlite {
-            let (job, tenant, rows, counts) =
-                (job.clone(), tenant.clone(), rows.clone(), counts.clone());
-            let whole = self
-                .store
-                .write_alone(move |db| {
-                    Box::pin(async move {
-                        let stored = store_whole::<T>(db, &tenant, &rows).await?;
-                        record_counts(db, &job, previous, &counts(&stored)).await?;
-                        Ok(stored)
-                    })
-                })
-                .await;
-            match whole {
-                // A row was refused, and the batch with it: again, each row alone.
-                Err(Error::Database(e)) => {
-                    tracing::debug!(error = %e, "an import batch goes in row by row");
-                }
-                stored => return stored,
-            }
+            let before = turn.committed.await.map_err(|_| earlier_failed())?;
+            let _ = written.send(());
+            return self.import_alone::<T, F>(job, before, rows, counts).await;
         }
-        let stored = self
+        let (now, after_turn): (Vec<ImportRow>, Vec<ImportRow>) = rows
+            .into_iter()
+            .partition(|row| !row.ids().any(|id| earlier.contains(id)));
+        let counts = self
             .store
             .write(move |txn| {
                 Box::pin(async move {
-                    let stored = store_rows::<T>(txn, &tenant, &rows).await?;
-                    record_counts(txn, &job, previous, &counts(&stored)).await?;
-                    Ok(stored)
+                    let _ = turn.written.await;
+                    let mut stored = store_rows::<T>(txn, &tenant, &now, Some(written)).await?;
+                    let before = turn.committed.await.map_err(|_| earlier_failed())?;
+                    stored.add(store_rows::<T>(txn, &tenant, &after_turn, None).await?);
+                    let counts = counts(&before, &stored);
+                    record_counts(txn, &job, before.heartbeat, &counts).await?;
+                    Ok(counts)
                 })
             })
             .await?;
-        Ok(Committed::durable_now(stored))
+        Ok(Committed::durable_now(counts))
     }
+
+    /// SQLite: the batch in one transaction, first all rows at once with no savepoint (see
+    /// `store_whole`), again row by row if the database refused one.
+    async fn import_alone<T, F>(
+        &self,
+        job: String,
+        before: Counts,
+        rows: Vec<ImportRow>,
+        counts: F,
+    ) -> Result<Committed<Counts>, Error>
+    where
+        T: Table,
+        F: Fn(&Counts, &Stored) -> Counts + Send + Sync + 'static,
+    {
+        let (tenant, rows) = (self.name(), Arc::new(rows));
+        let (before, counts) = (Arc::new(before), Arc::new(counts));
+        let whole = {
+            let (job, tenant, rows) = (job.clone(), tenant.clone(), rows.clone());
+            let (before, counts) = (before.clone(), counts.clone());
+            self.store
+                .write_alone(move |db| {
+                    Box::pin(async move {
+                        let stored = store_whole::<T>(db, &tenant, &rows).await?;
+                        let counts = counts(&before, &stored);
+                        record_counts(db, &job, before.heartbeat, &counts).await?;
+                        Ok(counts)
+                    })
+                })
+                .await
+        };
+        match whole {
+            // A row was refused, and the batch with it: again, each row alone.
+            Err(Error::Database(e)) => {
+                tracing::debug!(error = %e, "an import batch goes in row by row");
+            }
+            stored => return stored,
+        }
+        let counts = self
+            .store
+            .write(move |txn| {
+                Box::pin(async move {
+                    let stored = store_rows::<T>(txn, &tenant, &rows, None).await?;
+                    let counts = counts(&before, &stored);
+                    record_counts(txn, &job, before.heartbeat, &counts).await?;
+                    Ok(counts)
+                })
+            })
+            .await?;
+        Ok(Committed::durable_now(counts))
+    }
+}
+
+fn earlier_failed() -> Error {
+    Error::Internal("the batch before was not stored".into())
 }
 
 impl Store {
@@ -172,9 +246,7 @@ async fn fresh_rows<'r, T: Table, C: ConnectionTrait>(
     tenant: &str,
     rows: &'r [ImportRow],
 ) -> Result<(Vec<&'r ImportRow>, i64), Error> {
-    let ids = rows
-        .iter()
-        .flat_map(|row| std::iter::once(row.id()).chain(row.former_id.as_ref()));
+    let ids = rows.iter().flat_map(ImportRow::ids);
     let mut seen = existing_ids::<T, C>(db, tenant, ids.cloned().collect()).await?;
     let mut fresh = Vec::with_capacity(rows.len());
     let mut skipped = 0;
@@ -189,23 +261,33 @@ async fn fresh_rows<'r, T: Table, C: ConnectionTrait>(
     Ok((fresh, skipped))
 }
 
+/// Stores the rows of `rows` not stored yet, each row the database refuses left out alone.
+/// Fires `events_written` once the batch's events are written, before its rows: the next
+/// batch may write its own then, numbered after them.
 async fn store_rows<T: Table>(
     txn: &DatabaseTransaction,
     tenant: &str,
     rows: &[ImportRow],
+    events_written: Option<oneshot::Sender<()>>,
 ) -> Result<Stored, Error> {
+    if rows.is_empty() {
+        return Ok(Stored::default());
+    }
     let (fresh, skipped) = fresh_rows::<T, _>(txn, tenant, rows).await?;
     let mut stored = Stored {
         skipped,
         ..Stored::default()
     };
-    if try_insert(txn, fresh.iter().copied()).await?.is_ok() {
+    if try_insert(txn, fresh.iter().copied(), events_written)
+        .await?
+        .is_ok()
+    {
         stored.created += fresh.len() as i64;
         return Ok(stored);
     }
     // Something in the batch was refused: each row alone, so only that one is left out.
     for row in fresh {
-        match try_insert(txn, std::iter::once(row)).await? {
+        match try_insert(txn, std::iter::once(row), None).await? {
             Ok(()) => stored.created += 1,
             Err(e) => {
                 if existing_ids::<T, _>(txn, tenant, vec![row.id().clone()])
@@ -224,22 +306,29 @@ async fn store_rows<T: Table>(
     Ok(stored)
 }
 
-/// Inserts the rows in a savepoint: all of them or (the inner error) none. The outer error
-/// means the transaction itself is broken.
+/// Inserts the rows in a savepoint: all of them or (the inner error) none; their events
+/// first, then `events_written` fires (see `store_rows`). The outer error means the
+/// transaction itself is broken.
 async fn try_insert<'r>(
     txn: &DatabaseTransaction,
     rows: impl Iterator<Item = &'r ImportRow>,
+    events_written: Option<oneshot::Sender<()>>,
 ) -> Result<Result<(), DbErr>, Error> {
     let savepoint = txn.begin().await?;
-    let statements = insert_statements(
+    let (events, rows) = events_then_rows(
         txn.get_database_backend(),
         rows.map(|r| &r.resource),
         Undo::Statement,
     );
-    for statement in statements {
-        if let Err(e) = savepoint.execute(statement).await {
-            savepoint.rollback().await?;
-            return Ok(Err(e));
+    for (statements, after) in [(events, events_written), (rows, None)] {
+        for statement in statements {
+            if let Err(e) = savepoint.execute(statement).await {
+                savepoint.rollback().await?;
+                return Ok(Err(e));
+            }
+        }
+        if let Some(written) = after {
+            let _ = written.send(());
         }
     }
     savepoint.commit().await?;

@@ -371,6 +371,23 @@ mod ordered {
             let by_date: Vec<String> = usages.iter().map(|u| u["usageDate"].to_string()).collect();
             assert_eq!(by_id, by_date);
         }
+
+        async fn an_id_repeated_in_the_next_batch_is_skipped_not_refused(app) {
+            // Batches of two, each sharing an id with the one before, which is still on its
+            // way when the next is written (PostgreSQL): the repeat waits for it and is seen
+            // as stored.
+            let ids = ["a", "b", "b", "c", "c", "d", "d", "a", "e", "f"];
+            let rows: Vec<String> = ids
+                .iter()
+                .map(|id| with_id(&format!("repeated-{id}"), "DATA").to_string())
+                .collect();
+            let job = import(&app, NDJSON, rows.join("\n")).await;
+            assert_eq!(job["status"], "succeeded", "{job}");
+            assert_eq!(counts(&job), [10, 6, 4, 0], "read, created, skipped, rejected: {job}");
+            assert_eq!(job["errors"], json!([]), "{job}");
+            assert_eq!(app.total("/usage").await, 6);
+            assert_eq!(create_events(&app).await, 6, "one UsageCreateEvent per created usage");
+        }
     }
 }
 
