@@ -87,10 +87,10 @@ impl TenantStore {
     /// `written` once its events are written.
     ///
     /// On PostgreSQL the rows go in while the batch before commits, their events after that
-    /// batch's events (so events are numbered in the order of the rows). Rows that share an id with it
-    /// (`earlier`, its ids) are written after its commit, where they are seen as stored
-    /// rather than refused. On SQLite the writer stores one batch at a time anyway. Answers
-    /// at the commit: on SQLite the batch may not be durable yet (see `Committed`).
+    /// batch's events (so events are numbered in the order of the rows). Rows that share an
+    /// id with it (`earlier`, its ids) are written after its commit, where they are seen as
+    /// stored rather than refused. On SQLite the writer stores one batch at a time anyway.
+    /// Answers at the commit: on SQLite the batch may not be durable yet (see `Committed`).
     pub async fn import_batch<T, F>(
         &self,
         job: String,
