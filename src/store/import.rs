@@ -128,9 +128,7 @@ impl TenantStore {
                     let mut stored = store_rows::<T>(txn, &tenant, &now, Some(written)).await?;
                     let before = turn.committed.await.map_err(|_| earlier_failed())?;
                     stored.add(store_rows::<T>(txn, &tenant, &after_turn, None).await?);
-                    let counts = counts(&before, &stored);
-                    record_counts(txn, &job, before.heartbeat, &counts).await?;
-                    Ok(counts)
+                    record_after(txn, &job, &before, &stored, &counts).await
                 })
             })
             .await?;
@@ -159,9 +157,7 @@ impl TenantStore {
                 .write_alone(move |db| {
                     Box::pin(async move {
                         let stored = store_whole::<T>(db, &tenant, &rows).await?;
-                        let counts = counts(&before, &stored);
-                        record_counts(db, &job, before.heartbeat, &counts).await?;
-                        Ok(counts)
+                        record_after(db, &job, &before, &stored, &*counts).await
                     })
                 })
                 .await
@@ -178,14 +174,30 @@ impl TenantStore {
             .write(move |txn| {
                 Box::pin(async move {
                     let stored = store_rows::<T>(txn, &tenant, &rows, None).await?;
-                    let counts = counts(&before, &stored);
-                    record_counts(txn, &job, before.heartbeat, &counts).await?;
-                    Ok(counts)
+                    record_after(txn, &job, &before, &stored, &*counts).await
                 })
             })
             .await?;
         Ok(Committed::durable_now(counts))
     }
+}
+
+/// Writes the job's counts after a batch that stored `stored`, as `counts` computes them from
+/// the counts `before` it, guarded on the heartbeat the batch before wrote; answers them.
+async fn record_after<C, F>(
+    db: &C,
+    job: &str,
+    before: &Counts,
+    stored: &Stored,
+    counts: &F,
+) -> Result<Counts, Error>
+where
+    C: ConnectionTrait,
+    F: Fn(&Counts, &Stored) -> Counts,
+{
+    let after = counts(before, stored);
+    record_counts(db, job, before.heartbeat, &after).await?;
+    Ok(after)
 }
 
 fn earlier_failed() -> Error {
