@@ -8,7 +8,7 @@
 //! On PostgreSQL the INSERTs of a batch go into one statement (`WITH a AS (INSERT ..), b AS
 //! (INSERT ..) INSERT ..`): one round trip, atomic on its own, no BEGIN and COMMIT around it.
 //! sea-orm's `insert_many` would make that a statement per table, each document serialised
-//! again: the load bench measures the difference (BENCHMARKS.md, store simplification).
+//! again: the load bench measures the difference (BENCHMARKS.md).
 //!
 //! A table's rows can also record the key the database gives each of them in a second table
 //! (an outbox event's `seq` in `event_pending`): on PostgreSQL from the INSERT's `RETURNING`,
